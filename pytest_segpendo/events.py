@@ -1,0 +1,345 @@
+"""The Segment Spec as data: validation of Segment events and the normalisation Segment libraries apply.
+
+Every rule is checked by :func:`validate_event`, which returns every problem it finds as an
+:class:`EventError` (``path: rule``, e.g. ``track.event: required``) instead of stopping at the first one.
+See ``docs/events.md`` for the rules and their sources.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any
+
+from .jsonl import JsonlLine
+
+__all__ = [
+    "EVENT_TYPES",
+    "MAX_EVENT_BYTES",
+    "MAX_MESSAGE_ID_LENGTH",
+    "EventError",
+    "InvalidEvent",
+    "LineReport",
+    "ValidationReport",
+    "check_event",
+    "event_size",
+    "is_iso8601",
+    "normalise",
+    "validate_event",
+    "validate_lines",
+]
+
+EVENT_TYPES = ("alias", "group", "identify", "page", "screen", "track")
+MAX_EVENT_BYTES = 32 * 1024
+MAX_MESSAGE_ID_LENGTH = 100
+TIMESTAMP_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
+
+# Fields of `context` whose type the Spec fixes (spec/common.md, "Context").
+_CONTEXT_OBJECTS = (
+    "app",
+    "campaign",
+    "device",
+    "library",
+    "location",
+    "network",
+    "os",
+    "page",
+    "referrer",
+    "screen",
+    "traits",
+    "userAgentData",
+)
+_CONTEXT_STRINGS = ("ip", "locale", "timezone", "userAgent", "channel")
+
+_ISO_RE = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})"
+    r"(?:T(\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(Z|[+-]\d{2}(?::?\d{2})?)?)?\Z"
+)
+
+
+@dataclass(frozen=True)
+class EventError:
+    """One broken rule: where (``path``) and what (``rule``)."""
+
+    path: str
+    rule: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.rule}"
+
+
+class InvalidEvent(ValueError):
+    """Raised by :func:`check_event`; ``errors`` holds every broken rule."""
+
+    def __init__(self, errors: list[EventError]):
+        self.errors = errors
+        super().__init__("; ".join(map(str, errors)))
+
+
+def is_iso8601(value: object) -> bool:
+    """True for an ISO-8601 date or date-time string (``2024-01-02``, ``2024-01-02T03:04:05.678Z``, offsets)."""
+    if not isinstance(value, str):
+        return False
+    m = _ISO_RE.match(value)
+    if not m:
+        return False
+    year, month, day, hour, minute, second, _frac, offset = m.groups()
+    try:
+        date(int(year), int(month), int(day))
+    except ValueError:
+        return False
+    if hour is not None and (int(hour) > 23 or int(minute) > 59 or (second is not None and int(second) > 60)):
+        return False
+    if offset and offset != "Z":
+        digits = offset[1:].replace(":", "")
+        if int(digits[:2]) > 23 or (len(digits) > 2 and int(digits[2:]) > 59):
+            return False
+    return True
+
+
+def event_size(event: Any) -> int:
+    """Bytes of the event as compact UTF-8 JSON: the measure of the 32 KB limit."""
+    return len(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def _type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _is_id(value: object) -> bool:
+    # Segment's libraries accept numbers for ids and send them as strings (analytics-python ID_TYPES).
+    return isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _present(value: object) -> bool:
+    # analytics-python checks `user_id or anonymous_id`: an empty string counts as absent.
+    return value is not None and value != ""
+
+
+def validate_event(event: Any) -> list[EventError]:
+    """Every rule of the Segment Spec that ``event`` breaks, in a stable order (empty when valid)."""
+    if not isinstance(event, dict):
+        return [EventError("event", f"must be a JSON object (got {_type_name(event)})")]
+    errors: list[EventError] = []
+    add = errors.append
+    kind = event.get("type")
+    if kind is None:
+        add(EventError("type", "required"))
+        prefix = "event"
+    elif kind not in EVENT_TYPES:
+        add(EventError("type", f"must be one of {', '.join(EVENT_TYPES)} (got {kind!r})"))
+        prefix = "event"
+    else:
+        prefix = kind
+
+    # Identity.
+    for name in ("userId", "anonymousId"):
+        value = event.get(name)
+        if value is not None and not _is_id(value):
+            add(EventError(f"{prefix}.{name}", f"must be a string or a number (got {_type_name(value)})"))
+    if kind in EVENT_TYPES and not (_present(event.get("userId")) or _present(event.get("anonymousId"))):
+        add(EventError(prefix, "userId or anonymousId required"))
+
+    # Fields of each call.
+    if kind == "track":
+        name = event.get("event")
+        if name is None:
+            add(EventError("track.event", "required"))
+        elif not isinstance(name, str):
+            add(EventError("track.event", f"must be a string (got {_type_name(name)})"))
+    elif kind == "group":
+        gid = event.get("groupId")
+        if not _present(gid):
+            add(EventError("group.groupId", "required"))
+        elif not _is_id(gid):
+            add(EventError("group.groupId", f"must be a string or a number (got {_type_name(gid)})"))
+    elif kind == "alias":
+        prev = event.get("previousId")
+        if not _present(prev):
+            add(EventError("alias.previousId", "required"))
+        elif not _is_id(prev):
+            add(EventError("alias.previousId", f"must be a string or a number (got {_type_name(prev)})"))
+    elif kind in ("page", "screen"):
+        for name in ("name", "category"):
+            value = event.get(name)
+            if value is not None and not isinstance(value, str):
+                add(EventError(f"{kind}.{name}", f"must be a string (got {_type_name(value)})"))
+
+    for name in ("traits", "properties"):
+        value = event.get(name)
+        if value is not None and not isinstance(value, dict):
+            add(EventError(f"{prefix}.{name}", f"must be an object (got {_type_name(value)})"))
+
+    # Common fields.
+    mid = event.get("messageId")
+    if mid is not None:
+        if not isinstance(mid, str):
+            add(EventError(f"{prefix}.messageId", f"must be a string (got {_type_name(mid)})"))
+        elif len(mid) > MAX_MESSAGE_ID_LENGTH:
+            add(EventError(f"{prefix}.messageId", f"at most {MAX_MESSAGE_ID_LENGTH} characters (got {len(mid)})"))
+    for name in TIMESTAMP_FIELDS:
+        value = event.get(name)
+        if value is not None and not is_iso8601(value):
+            add(EventError(f"{prefix}.{name}", f"must be an ISO-8601 date-time string (got {value!r:.60})"))
+    version = event.get("version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, (int, float, str))):
+        add(EventError(f"{prefix}.version", f"must be a number or a string (got {_type_name(version)})"))
+
+    context = event.get("context")
+    if context is not None:
+        if not isinstance(context, dict):
+            add(EventError(f"{prefix}.context", f"must be an object (got {_type_name(context)})"))
+        else:
+            for name in _CONTEXT_OBJECTS:
+                value = context.get(name)
+                if value is not None and not isinstance(value, dict):
+                    add(EventError(f"{prefix}.context.{name}", f"must be an object (got {_type_name(value)})"))
+            for name in _CONTEXT_STRINGS:
+                value = context.get(name)
+                if value is not None and not isinstance(value, str):
+                    add(EventError(f"{prefix}.context.{name}", f"must be a string (got {_type_name(value)})"))
+            gid = context.get("groupId")
+            if gid is not None and not _is_id(gid):
+                add(EventError(f"{prefix}.context.groupId", f"must be a string or a number (got {_type_name(gid)})"))
+            active = context.get("active")
+            if active is not None and not isinstance(active, bool):
+                add(EventError(f"{prefix}.context.active", f"must be a boolean (got {_type_name(active)})"))
+
+    integrations = event.get("integrations")
+    if integrations is not None:
+        if not isinstance(integrations, dict):
+            add(EventError(f"{prefix}.integrations", f"must be an object (got {_type_name(integrations)})"))
+        else:
+            for name, value in integrations.items():
+                if not isinstance(value, (bool, dict)):
+                    add(
+                        EventError(
+                            f"{prefix}.integrations.{name}",
+                            f"must be a boolean or an object (got {_type_name(value)})",
+                        )
+                    )
+
+    size = event_size(event)
+    if size > MAX_EVENT_BYTES:
+        add(EventError(prefix, f"at most 32 KB ({MAX_EVENT_BYTES} bytes) per event (got {size} bytes)"))
+    return errors
+
+
+def check_event(event: Any) -> Any:
+    """Return ``event`` unchanged when valid; raise :class:`InvalidEvent` listing every broken rule."""
+    errors = validate_event(event)
+    if errors:
+        raise InvalidEvent(errors)
+    return event
+
+
+@dataclass
+class LineReport:
+    """The problems found on one line of a JSONL file."""
+
+    line: int
+    errors: list[str]
+
+
+@dataclass
+class ValidationReport:
+    """The outcome of :func:`validate_lines`: counts and the bad lines in file order."""
+
+    lines: int = 0
+    valid: int = 0
+    invalid: list[LineReport] = field(default_factory=list)
+    by_type: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.invalid
+
+    def format(self, source: str = "<events>", limit: int | None = None) -> str:
+        """Compiler-style lines ``source:LINE: path: rule`` then a one-line summary."""
+        out = []
+        shown = self.invalid if limit is None else self.invalid[:limit]
+        for bad in shown:
+            out.extend(f"{source}:{bad.line}: {message}" for message in bad.errors)
+        if limit is not None and len(self.invalid) > limit:
+            out.append(f"... and {len(self.invalid) - limit} more invalid lines")
+        if self.ok:
+            out.append(f"{self.valid} events valid")
+        else:
+            errors = sum(len(b.errors) for b in self.invalid)
+            out.append(f"{len(self.invalid)} of {self.lines} lines invalid ({errors} errors); {self.valid} events valid")
+        return "\n".join(out)
+
+
+def validate_lines(lines: Iterable[JsonlLine]) -> ValidationReport:
+    """Validate parsed JSONL lines (see :func:`pytest_segpendo.jsonl.iter_jsonl`), keeping every bad line."""
+    report = ValidationReport()
+    for item in lines:
+        report.lines += 1
+        if item.error is not None:
+            report.invalid.append(LineReport(item.line, [item.error]))
+            continue
+        errors = validate_event(item.value)
+        if errors:
+            report.invalid.append(LineReport(item.line, [str(e) for e in errors]))
+        else:
+            report.valid += 1
+            kind = item.value["type"]
+            report.by_type[kind] = report.by_type.get(kind, 0) + 1
+    return report
+
+
+def _iso_now(now: datetime | None) -> str:
+    moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _stringify_ids(event: dict[str, Any]) -> None:
+    for name in ("userId", "anonymousId", "groupId", "previousId"):
+        value = event.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            event[name] = str(value)
+
+
+def normalise(
+    event: Mapping[str, Any],
+    *,
+    now: datetime | None = None,
+    library: Mapping[str, str] | None = None,
+    message_id: str | None = None,
+) -> dict[str, Any]:
+    """A copy of ``event`` completed as a Segment library completes it before sending.
+
+    Fills ``messageId`` (a UUID4), ``timestamp`` (now, ISO-8601 with milliseconds), ``sentAt`` (now),
+    ``context.library`` (default ``analytics-python``), empty ``context``/``integrations``, and sends
+    numeric ids as strings. Fields already present are kept. The input is never modified.
+    """
+    out = json.loads(json.dumps(event))  # deep copy of plain JSON data
+    stamp = _iso_now(now)
+    out.setdefault("messageId", message_id or str(uuid.uuid4()))
+    out.setdefault("timestamp", stamp)
+    out.setdefault("sentAt", stamp)
+    context = out.get("context")
+    if not isinstance(context, dict):
+        context = out["context"] = {}
+    context.setdefault("library", dict(library or {"name": "analytics-python", "version": "2.4.0"}))
+    if not isinstance(out.get("integrations"), dict):
+        out["integrations"] = {}
+    _stringify_ids(out)
+    return out
+
