@@ -1,0 +1,321 @@
+"""The traffic generator: determinism, and the properties each scenario promises in docs/traffic.md."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from pytest_segpendo.events import MAX_EVENT_BYTES, event_size, validate_event
+from pytest_segpendo.traffic import (
+    EDGE_CASES,
+    SCENARIOS,
+    generate,
+    generate_jsonl,
+    iter_sessions,
+    parse_mix,
+    parse_start,
+)
+from pytest_segpendo.traffic.pools import BUNDLED_LOCALES, build_pools, load_pools
+from pytest_segpendo.traffic.world import iso_ms
+
+
+def sessions(scenario: str, n: int, seed: int = 11, **kw):
+    return list(itertools.islice(iter_sessions(seed, scenario, **kw), n))
+
+
+def ts(event: dict) -> int:
+    return parse_start(event["timestamp"])
+
+
+# -- determinism ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_same_seed_same_bytes_other_seed_other_bytes(scenario: str) -> None:
+    a = "".join(generate_jsonl(500, seed=5, scenario=scenario))
+    b = "".join(generate_jsonl(500, seed=5, scenario=scenario))
+    c = "".join(generate_jsonl(500, seed=6, scenario=scenario))
+    assert a == b
+    assert a != c
+
+
+def test_byte_identical_across_processes_with_different_hash_seeds() -> None:
+    code = (
+        "import sys, hashlib; from pytest_segpendo.traffic import generate_jsonl;"
+        "h = hashlib.sha256();"
+        "[h.update(l.encode()) for l in generate_jsonl(3000, seed=42, mix={'saas': 2, 'mobile': 1, 'anonymous': 1, 'edge': 1}, locale='de_DE')];"
+        "print(h.hexdigest())"
+    )
+    digests = set()
+    for hash_seed in ("0", "12345"):
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        digests.add(out.stdout.strip())
+    here = hashlib.sha256()
+    for line in generate_jsonl(3000, seed=42, mix={"saas": 2, "mobile": 1, "anonymous": 1, "edge": 1}, locale="de_DE"):
+        here.update(line.encode())
+    assert digests == {here.hexdigest()}
+
+
+def test_a_shorter_run_is_a_prefix_of_a_longer_one() -> None:
+    short = generate(120, seed=9)
+    long = generate(1200, seed=9)
+    assert long[:120] == short
+
+
+def test_generate_returns_independent_objects() -> None:
+    events = generate(200, seed=3)
+    first = json.dumps(events)
+    for ev in events:
+        ev.get("context", {}).get("library", {})["name"] = "changed"
+        if "traits" in ev:
+            ev["traits"].clear()
+    assert json.dumps(generate(200, seed=3)) == first
+
+
+def test_count_zero_and_negative() -> None:
+    assert generate(0) == []
+    with pytest.raises(ValueError, match="count must not be negative"):
+        generate(-1)
+
+
+# -- every scenario: valid events, unique ids, monotonic sessions ---------------------------------------
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_every_event_is_valid_and_sessions_are_monotonic(scenario: str) -> None:
+    seen_messages: set[str] = set()
+    for session in sessions(scenario, 120):
+        assert session.events, "a session has events"
+        times = [ts(e) for e in session.events]
+        assert times == sorted(times) and len(set(times)) == len(times), f"session {session.index} not monotonic"
+        assert len({e["anonymousId"] for e in session.events}) == 1, "one device per session"
+        for ev in session.events:
+            assert validate_event(ev) == [], ev
+            assert ev["messageId"] not in seen_messages
+            seen_messages.add(ev["messageId"])
+            assert parse_start(ev["receivedAt"]) >= parse_start(ev["timestamp"]) or scenario == "edge"
+
+
+def test_timestamp_follows_segments_clock_correction() -> None:
+    """timestamp = receivedAt - (sentAt - originalTimestamp), also for clients whose clock is off."""
+    skewed = 0
+    for ev in generate(3000, seed=4):
+        sent, orig, recv = (parse_start(ev[k]) for k in ("sentAt", "originalTimestamp", "receivedAt"))
+        assert parse_start(ev["timestamp"]) == recv - (sent - orig)
+        skewed += abs(orig - parse_start(ev["timestamp"])) > 1000
+    assert skewed > 50, "some clients have a skewed clock"
+
+
+# -- saas -----------------------------------------------------------------------------------------------
+
+
+def test_saas_identified_tracks_follow_an_identify_in_their_session() -> None:
+    checked = 0
+    for session in sessions("saas", 300):
+        identified = False
+        for ev in session.events:
+            if ev["type"] == "identify":
+                identified = True
+            if ev["type"] == "track" and ev.get("userId"):
+                assert identified, f"session {session.index}: identified track before identify"
+                checked += 1
+            if not identified:
+                assert ev["userId"] is None, "anonymous until identify"
+    assert checked > 500
+
+
+def test_saas_shape_accounts_parents_groups_revenue() -> None:
+    all_sessions = sessions("saas", 400)
+    events = [e for s in all_sessions for e in s.events]
+    types = Counter(e["type"] for e in events)
+    assert set(types) == {"page", "identify", "group", "track"}
+    # anonymous page views before sign-in
+    assert sum(1 for s in all_sessions if s.events[0]["type"] == "page" and s.events[0]["userId"] is None) > 100
+    # accounts shared by several users
+    users_per_account: dict[str, set[str]] = {}
+    parents = set()
+    for e in events:
+        if e["type"] == "group":
+            users_per_account.setdefault(e["groupId"], set()).add(e["userId"])
+            if "parentAccount" in e["traits"]:
+                parents.add(e["traits"]["parentAccount"]["id"])
+                assert e["traits"]["parentAccount"]["name"]
+    assert max(len(u) for u in users_per_account.values()) >= 3
+    assert sum(1 for u in users_per_account.values() if len(u) > 1) > 10
+    assert len(parents) >= 5
+    # identify traits
+    identify = next(e for e in events if e["type"] == "identify" and "email" in e["traits"])
+    assert {"email", "name", "firstName", "lastName", "plan", "createdAt", "company"} <= set(identify["traits"])
+    assert identify["traits"]["email"].count("@") == 1
+    # tracks: revenue with currency, plan, counts, some attributed to a company via context.groupId
+    tracks = [e for e in events if e["type"] == "track" and e["userId"]]
+    orders = [e for e in tracks if "revenue" in e["properties"]]
+    assert orders and all(e["properties"]["currency"] == "USD" for e in orders)
+    assert all(isinstance(e["properties"]["revenue"], (int, float)) for e in orders)
+    assert any("plan" in e["properties"] for e in tracks)
+    assert any("count" in e["properties"] for e in tracks)
+    with_group = [e for e in tracks if "groupId" in e["context"]]
+    assert 0.15 < len(with_group) / len(tracks) < 0.45
+    # later writes change a trait: the state view has something to merge
+    assert any(e["type"] == "identify" and e["traits"] == {"plan": e["traits"].get("plan")} for e in events)
+
+
+def test_saas_user_ids_and_anonymous_ids_are_stable_per_person_and_device() -> None:
+    events = generate(5000, seed=2)
+    email_of: dict[str, str] = {}
+    for e in events:
+        if e["type"] == "identify" and "email" in e["traits"]:
+            assert email_of.setdefault(e["userId"], e["traits"]["email"]) == e["traits"]["email"]
+    owner: dict[str, str] = {}
+    for e in events:
+        if e["userId"]:
+            assert owner.setdefault(e["anonymousId"], e["userId"]) == e["userId"], "a browser belongs to one user"
+
+
+def test_saas_returning_visits_do_not_overlap_earlier_ones() -> None:
+    last: dict[str, int] = {}
+    for session in sessions("saas", 400):
+        dev = session.events[0]["anonymousId"]
+        first = ts(session.events[0])
+        assert first > last.get(dev, 0)
+        last[dev] = ts(session.events[-1])
+
+
+# -- anonymous, mobile -----------------------------------------------------------------------------------
+
+
+def test_anonymous_visitors_never_identify() -> None:
+    events = generate(3000, seed=5, scenario="anonymous")
+    assert {e["type"] for e in events} == {"page", "track"}
+    assert all(e["userId"] is None and e["anonymousId"] for e in events)
+    devices = Counter(e["anonymousId"] for e in events)
+    assert len(devices) > 100
+
+
+def test_mobile_events_carry_app_device_os_and_screen_calls() -> None:
+    events = generate(3000, seed=5, scenario="mobile")
+    types = Counter(e["type"] for e in events)
+    assert types["screen"] > 300 and types["identify"] > 50 and types["track"] > 500
+    for e in events:
+        assert e["channel"] == "mobile"
+        ctx = e["context"]
+        assert {"app", "device", "os", "network", "screen", "library"} <= set(ctx)
+        assert ctx["device"]["type"] in ("ios", "android")
+        assert ctx["os"]["name"] == {"ios": "iOS", "android": "Android"}[ctx["device"]["type"]]
+        assert "page" not in ctx
+    assert any(e.get("event") == "Application Opened" for e in events)
+    assert any(e.get("event") == "Application Backgrounded" for e in events)
+
+
+# -- edge ------------------------------------------------------------------------------------------------
+
+
+def edge_events() -> dict[str, list[dict]]:
+    return {s.case: s.events for s in sessions("edge", len(EDGE_CASES))}
+
+
+def test_edge_covers_every_case_in_its_first_rotation() -> None:
+    cases = [s.case for s in sessions("edge", 2 * len(EDGE_CASES))]
+    assert cases == list(EDGE_CASES) * 2
+
+
+def test_edge_cases_hold_what_they_promise() -> None:
+    by = edge_events()
+    text = json.dumps(by["unicode"], ensure_ascii=False)
+    assert "🚀" in text and "日本語" in text and "Zürich" in text
+    assert by["trait-named-id"][0]["traits"]["id"] != by["trait-named-id"][0]["userId"]
+    assert "id" in by["trait-named-id"][1]["traits"]
+    nested = by["nested"][0]["traits"]
+    assert isinstance(nested["preferences"]["notifications"]["digest"], dict) and isinstance(nested["tags"], list)
+    assert any(isinstance(x, dict) for x in nested["teams"])
+    assert None in by["nulls"][0]["traits"].values()
+    numeric = by["numeric-ids"]
+    assert isinstance(numeric[0]["userId"], int) and isinstance(numeric[1]["groupId"], int)
+    empties = by["empty-strings"]
+    assert empties[0]["userId"] == "" and empties[0]["anonymousId"]
+    assert "" in empties[1]["traits"].values()
+    sizes = [event_size(e) for e in by["near-limit"]]
+    assert all(MAX_EVENT_BYTES - 1500 <= s <= MAX_EVENT_BYTES - 100 for s in sizes), sizes
+    # analytics-python measures with json.dumps defaults: the near-limit events fit its limit too
+    assert all(len(json.dumps(e).encode()) <= MAX_EVENT_BYTES for e in by["near-limit"])
+    no_traits = by["identify-without-traits"]
+    assert "traits" not in no_traits[0] and no_traits[1]["traits"] == {}
+    anon_group = by["group-anonymous"][0]
+    assert anon_group["type"] == "group" and anon_group["userId"] is None and anon_group["anonymousId"]
+    assert [e["type"] for e in by["page-screen-alias"]] == ["page", "screen", "alias", "page"]
+    reserved = by["reserved-traits"]
+    assert "first_name" in reserved[0]["traits"] and "firstName" in reserved[1]["traits"]
+    assert by["timestamps"][0]["timestamp"].endswith("+02:00")
+    props = by["property-names"][0]["properties"]
+    assert "has space" in props and "1st" in props and "__dunder__" in props
+    parent = by["parent-accounts"]
+    assert "parentAccount" in parent[0]["traits"] and "::" in parent[1]["groupId"]
+    ctx = by["group-context"]
+    assert ctx[0]["context"]["groupId"] and ctx[1]["properties"]["groupId"] != ctx[1]["context"]["groupId"]
+
+
+# -- mix and locale --------------------------------------------------------------------------------------
+
+
+def test_mix_draws_sessions_by_weight() -> None:
+    counts = Counter(s.scenario for s in sessions("saas", 2000, mix={"saas": 3, "mobile": 1, "edge": 0}))
+    assert set(counts) == {"saas", "mobile"}
+    assert 2.5 < counts["saas"] / counts["mobile"] < 3.6
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("saas=3,shop=1", "unknown scenario 'shop' in mix"),
+        ("saas=x", "weight of 'saas' must be a whole number"),
+        ("saas=-1", "weight of 'saas' must not be negative"),
+        ("saas=0", "at least one scenario with a positive weight"),
+    ],
+)
+def test_bad_mix(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_mix(text)
+    assert parse_mix("saas=3, edge") == {"saas": 3, "edge": 1}
+
+
+def test_unknown_scenario_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown scenario 'shop'"):
+        generate(5, scenario="shop")
+
+
+def test_locale_changes_names_and_currency() -> None:
+    events = generate(400, seed=1, locale="ja_JP")
+    ja = load_pools("ja_JP")
+    names = {e["traits"].get("lastName") for e in events if e["type"] == "identify"}
+    assert names & set(ja.last_names)
+    assert {e["properties"]["currency"] for e in events if "currency" in e.get("properties", {})} == {"JPY"}
+    assert {e["context"]["locale"] for e in events} == {"ja-JP"}
+
+
+def test_bundled_pools_are_complete_and_other_locales_come_from_faker() -> None:
+    for locale in BUNDLED_LOCALES:
+        pools = load_pools(locale)
+        assert all(len(getattr(pools, f)) >= 3 for f in ("first_names", "last_names", "companies", "cities", "free_email_domains"))
+    italian = build_pools("it_IT")
+    assert italian.first_names and italian.locale == "it_IT"
+    events = generate(50, seed=1, locale="it_IT")
+    assert all(validate_event(e) == [] for e in events)
+    with pytest.raises(ValueError, match="unknown locale 'xx_YY'"):
+        build_pools("xx_YY")
+
+
+def test_start_option() -> None:
+    events = generate(5, seed=1, start="2030-06-01T00:00:00Z")
+    assert events[0]["timestamp"].startswith("2030-06-01T00:")
+    assert parse_start(None) == parse_start("2026-01-05T09:00:00Z")
+    assert iso_ms(parse_start("2026-01-05T10:00:00+01:00")) == "2026-01-05T09:00:00.000Z"
+    with pytest.raises(ValueError, match="ISO-8601"):
+        parse_start("tomorrow")
