@@ -1,0 +1,108 @@
+"""Every code block in docs/ runs: the docs cannot drift from the code.
+
+- ```python blocks run in order, one namespace per page; a block whose first line is ``# test_NAME.py`` is a
+  pytest file instead, run with pytester, and all its tests must pass;
+- ```console blocks: each ``$ command`` runs in bash in a scratch directory (shared by the page's blocks); it
+  must exit 0, or N when the line ends in ``# exit N``; the lines under it are expected output, each of which
+  must appear in the actual output in order (``...`` matches any lines);
+- ```text blocks are prose (synopses, sample output) and are not run; README's ```sh blocks are its two
+  set-up commands, which .ci/run runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```\s*$", re.S | re.M)
+RUNNABLE = {"python", "console"}
+
+
+@dataclass
+class Block:
+    lang: str
+    code: str
+    line: int
+
+
+def blocks(path: Path) -> list[Block]:
+    text = path.read_text(encoding="utf-8")
+    return [Block(m.group(1), m.group(2), text.count("\n", 0, m.start()) + 1) for m in FENCE.finditer(text)]
+
+
+def test_every_block_has_a_known_language() -> None:
+    for path in DOCS:
+        for block in blocks(path):
+            known = RUNNABLE | {"text", "json"} | ({"sh"} if path.name == "README.md" else set())
+            assert block.lang in known, f"{path.name}:{block.line}: say what the block is"
+
+
+@pytest.mark.parametrize("path", [p for p in DOCS if any(b.lang == "python" for b in blocks(p))], ids=lambda p: p.name)
+def test_python_blocks_run(path: Path, pytester: pytest.Pytester) -> None:
+    # pytester has made its directory the working directory: files the blocks write land there.
+    namespace: dict[str, object] = {"__name__": f"docs_{path.stem}"}
+    for block in blocks(path):
+        if block.lang != "python":
+            continue
+        first = block.code.splitlines()[0].strip()
+        name = re.fullmatch(r"#\s*(test_\w+\.py)", first)
+        if name:
+            pytester.makepyfile(**{name.group(1)[:-3]: block.code})
+            result = pytester.runpytest_subprocess(name.group(1), "-p", "no:cacheprovider")
+            outcomes = result.parseoutcomes()
+            assert outcomes.get("passed", 0) >= 1 and set(outcomes) <= {"passed", "seconds", "second"}, (
+                f"{path.name}:{block.line}: {result.stdout.str()}"
+            )
+            continue
+        try:
+            exec(compile(block.code, f"{path.name}:{block.line}", "exec"), namespace)
+        except Exception as exc:  # pragma: no cover - the message is the point
+            pytest.fail(f"{path.name}:{block.line}: {type(exc).__name__}: {exc}")
+
+
+def _commands(code: str) -> list[tuple[str, int, list[str]]]:
+    out: list[tuple[str, int, list[str]]] = []
+    for line in code.splitlines():
+        if line.startswith("$ "):
+            command = line[2:]
+            m = re.search(r"#\s*exit (\d+)\s*$", command)
+            out.append((command, int(m.group(1)) if m else 0, []))
+        elif out:
+            out[-1][2].append(line)
+    return out
+
+
+def _in_order(expected: list[str], actual: list[str]) -> bool:
+    i = 0
+    for want in expected:
+        if want.strip() in ("", "..."):
+            continue
+        while i < len(actual) and actual[i].rstrip() != want.rstrip():
+            i += 1
+        if i == len(actual):
+            return False
+        i += 1
+    return True
+
+
+@pytest.mark.parametrize("path", [p for p in DOCS if any(b.lang == "console" for b in blocks(p))], ids=lambda p: p.name)
+def test_console_blocks_run(path: Path, tmp_path: Path) -> None:
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    for block in blocks(path):
+        if block.lang != "console":
+            continue
+        for command, code, expected in _commands(block.code):
+            done = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+            actual = (done.stdout + done.stderr).splitlines()
+            where = f"{path.name}:{block.line}: $ {command}"
+            assert done.returncode == code, f"{where}\nexit {done.returncode}\n{done.stdout}{done.stderr}"
+            assert _in_order(expected, actual), f"{where}\nexpected lines:\n" + "\n".join(expected) + "\nactual:\n" + "\n".join(actual)
