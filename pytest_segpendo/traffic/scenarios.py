@@ -237,14 +237,15 @@ def saas_session(w: World, n: int) -> tuple[list[Event], str | None]:
             ev["context"]["groupId"] = account.id
         events.append(ev)
         if name == "Subscription Upgraded":
-            # The app re-identifies and re-groups with the new plan: later writes must win.
+            # The app calls identify({plan}) and group({plan}); analytics.js merges them into the stored
+            # traits and sends the merged traits, as it does for every identify and group call.
             account.traits["plan"] = props["toPlan"]
             user.traits["plan"] = props["toPlan"]
             at += w.randrange(200, 3_000)
-            events.append(_browser(w, dev, user.id, "identify", {"traits": {"plan": props["toPlan"]}}, page, at, skew))
+            events.append(_browser(w, dev, user.id, "identify", {"traits": _copy(user.traits)}, page, at, skew))
             at += w.randrange(50, 1_000)
             events.append(
-                _browser(w, dev, user.id, "group", {"groupId": account.id, "traits": {"plan": props["toPlan"]}}, page, at, skew)
+                _browser(w, dev, user.id, "group", {"groupId": account.id, "traits": _copy(account.traits)}, page, at, skew)
             )
     user.last_seen = at + 1_000
     return events, None
