@@ -29,11 +29,14 @@ __all__ = [
     "event_size",
     "is_iso8601",
     "normalise",
+    "size_bound_of_line",
+    "timestamp_ms",
     "validate_event",
     "validate_lines",
 ]
 
 EVENT_TYPES = ("alias", "group", "identify", "page", "screen", "track")
+_TYPE_SET = frozenset(EVENT_TYPES)
 MAX_EVENT_BYTES = 32 * 1024
 MAX_MESSAGE_ID_LENGTH = 100
 TIMESTAMP_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
@@ -54,7 +57,15 @@ _CONTEXT_OBJECTS = (
     "userAgentData",
 )
 _CONTEXT_STRINGS = ("ip", "locale", "timezone", "userAgent", "channel")
+# The type each known context field must have (int stands for "an id": a string or a number).
+_CONTEXT_TYPES: dict[str, type] = {
+    **dict.fromkeys(_CONTEXT_OBJECTS, dict),
+    **dict.fromkeys(_CONTEXT_STRINGS, str),
+    "groupId": int,
+    "active": bool,
+}
 
+_COMMON = re.compile(r"(\d{4}-\d\d-\d\d)T([01]\d|2[0-3]):([0-5]\d):([0-5]\d|60)\.(\d{3})Z")
 _ISO_RE = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})"
     r"(?:T(\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(Z|[+-]\d{2}(?::?\d{2})?)?)?\Z"
@@ -80,10 +91,15 @@ class InvalidEvent(ValueError):
         super().__init__("; ".join(map(str, errors)))
 
 
+_VALID_DATES: set[str] = set()
+
+
 def is_iso8601(value: object) -> bool:
     """True for an ISO-8601 date or date-time string (``2024-01-02``, ``2024-01-02T03:04:05.678Z``, offsets)."""
     if not isinstance(value, str):
         return False
+    if len(value) == 24 and value[:10] in _VALID_DATES and _COMMON.fullmatch(value):
+        return True  # the form Segment's libraries write, on a date already checked
     m = _ISO_RE.match(value)
     if not m:
         return False
@@ -92,6 +108,8 @@ def is_iso8601(value: object) -> bool:
         date(int(year), int(month), int(day))
     except ValueError:
         return False
+    if len(_VALID_DATES) < 100_000:
+        _VALID_DATES.add(value[:10])
     if hour is not None and (int(hour) > 23 or int(minute) > 59 or (second is not None and int(second) > 60)):
         return False
     if offset and offset != "Z":
@@ -99,6 +117,58 @@ def is_iso8601(value: object) -> bool:
         if int(digits[:2]) > 23 or (len(digits) > 2 and int(digits[2:]) > 59):
             return False
     return True
+
+
+_DAYS_BEFORE_MONTH = (0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    y = year - 1
+    days = y * 365 + y // 4 - y // 100 + y // 400 + _DAYS_BEFORE_MONTH[month] + (1 if leap and month > 2 else 0) + day
+    return days - 719163  # days from 0001-01-01 to 1970-01-01, plus one
+
+
+_DAY_CACHE: dict[str, int] = {}
+
+
+def timestamp_ms(value: object) -> int | None:
+    """Milliseconds since the epoch for an ISO-8601 string (no offset means UTC); None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    fast = _COMMON.fullmatch(value)  # the form Segment's libraries write: 2026-01-05T09:00:00.123Z
+    if fast:
+        date_part, hour, minute, second, millis = fast.groups()
+        day = _DAY_CACHE.get(date_part)
+        if day is None and is_iso8601(date_part):
+            day = _DAY_CACHE[date_part] = _days_from_civil(int(value[:4]), int(value[5:7]), int(value[8:10])) * 86_400_000
+        if day is not None:
+            return day + int(hour) * 3_600_000 + int(minute) * 60_000 + int(second) * 1000 + int(millis)
+        return None
+    m = _ISO_RE.match(value)
+    if not m or not is_iso8601(value):
+        return None
+    year, month, day, hour, minute, second, frac, offset = m.groups()
+    ms = _days_from_civil(int(year), int(month), int(day)) * 86_400_000
+    if hour is not None:
+        ms += (int(hour) * 3600 + int(minute) * 60 + int(second or 0)) * 1000
+        if frac:
+            ms += int((frac + "00")[:3])
+    if offset and offset != "Z":
+        digits = offset[1:].replace(":", "")
+        minutes = int(digits[:2]) * 60 + (int(digits[2:]) if len(digits) > 2 else 0)
+        ms -= minutes * 60_000 if offset[0] == "+" else -minutes * 60_000
+    return ms
+
+
+def size_bound_of_line(line: str) -> int:
+    """An upper bound of the compact size of the JSON value written on ``line``.
+
+    Rewriting JSON compactly only shrinks strings, spaces and escapes; a number can grow, at most 4.5 times
+    (``1E15`` becomes ``1000000000000000.0``). So 4.5 times the line's UTF-8 size bounds the compact size.
+    """
+    raw = len(line) if line.isascii() else len(line.encode("utf-8", "surrogatepass"))
+    return raw * 9 // 2 + 1
 
 
 def event_size(event: Any) -> int:
@@ -132,28 +202,35 @@ def _present(value: object) -> bool:
     return value is not None and value != ""
 
 
-def validate_event(event: Any) -> list[EventError]:
-    """Every rule of the Segment Spec that ``event`` breaks, in a stable order (empty when valid)."""
+def validate_event(event: Any, size_bound: int | None = None) -> list[EventError]:
+    """Every rule of the Segment Spec that ``event`` breaks, in a stable order (empty when valid).
+
+    ``size_bound``: an upper bound of the event's compact size known to the caller (see
+    :func:`size_bound_of_line`); when it is under the limit the exact size is not computed.
+    """
     if not isinstance(event, dict):
         return [EventError("event", f"must be a JSON object (got {_type_name(event)})")]
     errors: list[EventError] = []
     add = errors.append
-    kind = event.get("type")
+    get = event.get
+    kind = get("type")
+    known = kind in _TYPE_SET if type(kind) is str else False
     if kind is None:
         add(EventError("type", "required"))
         prefix = "event"
-    elif kind not in EVENT_TYPES:
+    elif not known:
         add(EventError("type", f"must be one of {', '.join(EVENT_TYPES)} (got {kind!r})"))
         prefix = "event"
     else:
         prefix = kind
 
     # Identity.
-    for name in ("userId", "anonymousId"):
-        value = event.get(name)
-        if value is not None and not _is_id(value):
-            add(EventError(f"{prefix}.{name}", f"must be a string or a number (got {_type_name(value)})"))
-    if kind in EVENT_TYPES and not (_present(event.get("userId")) or _present(event.get("anonymousId"))):
+    user, anonymous = get("userId"), get("anonymousId")
+    if user is not None and type(user) is not str and not _is_id(user):
+        add(EventError(f"{prefix}.userId", f"must be a string or a number (got {_type_name(user)})"))
+    if anonymous is not None and type(anonymous) is not str and not _is_id(anonymous):
+        add(EventError(f"{prefix}.anonymousId", f"must be a string or a number (got {_type_name(anonymous)})"))
+    if known and (user is None or user == "") and (anonymous is None or anonymous == ""):
         add(EventError(prefix, "userId or anonymousId required"))
 
     # Fields of each call.
@@ -182,50 +259,50 @@ def validate_event(event: Any) -> list[EventError]:
                 add(EventError(f"{kind}.{name}", f"must be a string (got {_type_name(value)})"))
 
     for name in ("traits", "properties"):
-        value = event.get(name)
-        if value is not None and not isinstance(value, dict):
+        value = get(name)
+        if value is not None and type(value) is not dict:
             add(EventError(f"{prefix}.{name}", f"must be an object (got {_type_name(value)})"))
 
     # Common fields.
-    mid = event.get("messageId")
+    mid = get("messageId")
     if mid is not None:
-        if not isinstance(mid, str):
+        if type(mid) is not str:
             add(EventError(f"{prefix}.messageId", f"must be a string (got {_type_name(mid)})"))
         elif len(mid) > MAX_MESSAGE_ID_LENGTH:
             add(EventError(f"{prefix}.messageId", f"at most {MAX_MESSAGE_ID_LENGTH} characters (got {len(mid)})"))
     for name in TIMESTAMP_FIELDS:
-        value = event.get(name)
-        if value is not None and not is_iso8601(value):
+        value = get(name)
+        if value is None or (type(value) is str and len(value) == 24 and value[:10] in _VALID_DATES and _COMMON.fullmatch(value)):
+            continue
+        if not is_iso8601(value):
             add(EventError(f"{prefix}.{name}", f"must be an ISO-8601 date-time string (got {value!r:.60})"))
-    version = event.get("version")
+    version = get("version")
     if version is not None and (isinstance(version, bool) or not isinstance(version, (int, float, str))):
         add(EventError(f"{prefix}.version", f"must be a number or a string (got {_type_name(version)})"))
 
-    context = event.get("context")
+    context = get("context")
     if context is not None:
-        if not isinstance(context, dict):
+        if type(context) is not dict:
             add(EventError(f"{prefix}.context", f"must be an object (got {_type_name(context)})"))
         else:
-            for name in _CONTEXT_OBJECTS:
-                value = context.get(name)
-                if value is not None and not isinstance(value, dict):
+            for name, value in context.items():
+                expected = _CONTEXT_TYPES.get(name)
+                if expected is None or value is None or type(value) is expected:
+                    continue
+                if expected is dict and not isinstance(value, dict):
                     add(EventError(f"{prefix}.context.{name}", f"must be an object (got {_type_name(value)})"))
-            for name in _CONTEXT_STRINGS:
-                value = context.get(name)
-                if value is not None and not isinstance(value, str):
+                elif expected is str and not isinstance(value, str):
                     add(EventError(f"{prefix}.context.{name}", f"must be a string (got {_type_name(value)})"))
-            gid = context.get("groupId")
-            if gid is not None and not _is_id(gid):
-                add(EventError(f"{prefix}.context.groupId", f"must be a string or a number (got {_type_name(gid)})"))
-            active = context.get("active")
-            if active is not None and not isinstance(active, bool):
-                add(EventError(f"{prefix}.context.active", f"must be a boolean (got {_type_name(active)})"))
+                elif expected is bool and not isinstance(value, bool):
+                    add(EventError(f"{prefix}.context.{name}", f"must be a boolean (got {_type_name(value)})"))
+                elif expected is int and not _is_id(value):
+                    add(EventError(f"{prefix}.context.{name}", f"must be a string or a number (got {_type_name(value)})"))
 
-    integrations = event.get("integrations")
+    integrations = get("integrations")
     if integrations is not None:
-        if not isinstance(integrations, dict):
+        if type(integrations) is not dict:
             add(EventError(f"{prefix}.integrations", f"must be an object (got {_type_name(integrations)})"))
-        else:
+        elif integrations:
             for name, value in integrations.items():
                 if not isinstance(value, (bool, dict)):
                     add(
@@ -235,7 +312,7 @@ def validate_event(event: Any) -> list[EventError]:
                         )
                     )
 
-    size = event_size(event)
+    size = 0 if size_bound is not None and size_bound <= MAX_EVENT_BYTES else event_size(event)
     if size > MAX_EVENT_BYTES:
         add(EventError(prefix, f"at most 32 KB ({MAX_EVENT_BYTES} bytes) per event (got {size} bytes)"))
     return errors
@@ -294,7 +371,7 @@ def validate_lines(lines: Iterable[JsonlLine]) -> ValidationReport:
         if item.error is not None:
             report.invalid.append(LineReport(item.line, [item.error]))
             continue
-        errors = validate_event(item.value)
+        errors = validate_event(item.value, item.size * 9 // 2 + 1 if item.size else None)
         if errors:
             report.invalid.append(LineReport(item.line, [str(e) for e in errors]))
         else:
