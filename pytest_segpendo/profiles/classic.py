@@ -1,0 +1,109 @@
+"""Profile ``classic``: the classic Pendo destination, as Pendo applies it to events Segment posts in cloud mode
+(``https://data.pendo.io/data/segmentio/<API_KEY>``, one raw Segment event per request).
+
+The rules are those of the classic integration's code (analytics.js-integrations ``integrations/pendo``):
+identify and group only; visitor = ``{id, ...traits}`` (a trait named ``id`` wins, the opposite of web-actions);
+``parentAccount`` lifted out of the group traits; the Pendo agent's ``parent::child`` account ids. In cloud mode
+each event stands alone: no analytics.js state carries a group into an identify, or a user into a group.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..mapping.js import UNDEFINED, js_string
+from ..records import account_record, parent_account_record, visitor_record
+from .agent import DELIMITER, is_valid_id
+from .base import Action, ActionSpec, CompareHints, Emit, FieldSpec, Profile, Setting
+
+P = lambda path: {"@path": path}  # noqa: E731
+SOURCE = "analytics.js-integrations integrations/pendo/lib/index.js"
+
+IDENTIFY = ActionSpec(
+    name="identify",
+    kind="identify",
+    title="identify -> visitor",
+    subscription='type = "identify"',
+    fields={
+        "visitorId": FieldSpec(
+            {"@if": {"blank": P("$.userId"), "then": P("$.userId"), "else": {"@template": "_PENDO_T_{{anonymousId}}"}}},
+            "visitor id (a trait `id` overrides it)",
+            f"{SOURCE} `_identify`: `id = userId ? userId : '_PENDO_T_' + anonymousId`",
+        ),
+        "visitorData": FieldSpec(P("$.traits"), "visitor metadata (`extend({id}, traits)`)", SOURCE),
+    },
+    does="Visitor `{id, ...traits}`: traits are spread after the id, so a trait named `id` becomes the visitor id.",
+    configurable=False,
+)
+
+GROUP = ActionSpec(
+    name="group",
+    kind="group",
+    title="group -> account (and parent account)",
+    subscription='type = "group"',
+    fields={
+        "accountId": FieldSpec(P("$.groupId"), "account id (a trait `id` overrides it)", SOURCE),
+        "accountData": FieldSpec(P("$.traits"), "account metadata, without `parentAccount`", SOURCE),
+        "parentAccountData": FieldSpec(P("$.traits.parentAccount"), "parentAccount (lifted out of the traits)", SOURCE),
+    },
+    does=(
+        "Account `{id: groupId, ...traits}` with `parentAccount` removed from the traits and sent as the parent "
+        "account; the account id becomes `parent::child` (setting `joinParentAccountIds`)."
+    ),
+    configurable=False,
+)
+
+
+def _id(value: Any) -> str | None:
+    return js_string(value) if is_valid_id(value) else None
+
+
+class ClassicProfile(Profile):
+    name = "classic"
+    title = "The classic Pendo destination, cloud mode (/data/segmentio/<apiKey>)"
+    summary = (
+        "Stateless: each identify writes a visitor, each group an account and its parent account. Track, page, "
+        "screen and alias calls produce nothing. How Pendo's segmentio endpoint treats parent accounts is not "
+        "documented: by default it is taken to join ids as the agent does."
+    )
+    sources = (SOURCE, "segment-docs catalog/pendo (cloud mode endpoint)")
+    settings_spec = {
+        "joinParentAccountIds": Setting(
+            True, "account ids become `parent::child` when the group traits carry `parentAccount.id`, as the Pendo agent does"
+        ),
+    }
+    action_specs = (IDENTIFY, GROUP)
+    hints = CompareHints(view="state", timestamp_tolerance_ms=0)
+    ignored_note = "track, page, screen and alias calls: the classic destination sends identify and group only."
+
+    def no_action_reason(self, event: dict[str, Any]) -> str:
+        return f"the classic destination sends identify and group only ({event.get('type')} ignored)"
+
+    def perform(self, action: Action, event: dict[str, Any], payload: dict[str, Any], emit: Emit) -> str | None:
+        if action.kind == "identify":
+            traits = payload.get("visitorData")
+            traits = traits if isinstance(traits, dict) else {}
+            visitor = _id(traits.get("id", UNDEFINED)) or _id(payload.get("visitorId", UNDEFINED))
+            if visitor is None:
+                return "identify without userId or anonymousId"
+            emit(visitor_record(visitor, {k: v for k, v in traits.items() if k != "id"}))
+            return None
+        traits = payload.get("accountData")
+        traits = dict(traits) if isinstance(traits, dict) else {}
+        parent = traits.pop("parentAccount", None)
+        account = _id(traits.get("id", UNDEFINED)) or _id(payload.get("accountId", UNDEFINED))
+        if account is None:
+            return "group without groupId"
+        parent = parent if isinstance(parent, dict) else {}
+        parent_id = _id(parent.get("id", UNDEFINED))
+        if parent_id is not None and self.settings["joinParentAccountIds"]:
+            if DELIMITER in account:
+                parent_id = account.split(DELIMITER)[0]
+            else:
+                account = parent_id + DELIMITER + account
+        elif parent_id is None and DELIMITER in account:
+            parent_id = account.split(DELIMITER)[0]
+        emit(account_record(account, {k: v for k, v in traits.items() if k != "id"}, parent_id))
+        if parent_id is not None and parent:
+            emit(parent_account_record(parent_id, {k: v for k, v in parent.items() if k != "id"}))
+        return None
