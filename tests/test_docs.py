@@ -5,12 +5,14 @@
 - ```console blocks: each ``$ command`` runs in bash in a scratch directory (shared by the page's blocks); it
   must exit 0, or N when the line ends in ``# exit N``; the lines under it are expected output, each of which
   must appear in the actual output in order (``...`` matches any lines);
+- ```json blocks must be JSON (docs/mapping.md's mapping file example also runs in tests/test_profiles.py);
 - ```text blocks are prose (synopses, sample output) and are not run; README's ```sh blocks are its two
   set-up commands, which .ci/run runs.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -43,6 +45,16 @@ def test_every_block_has_a_known_language() -> None:
         for block in blocks(path):
             known = RUNNABLE | {"text", "json"} | ({"sh"} if path.name == "README.md" else set())
             assert block.lang in known, f"{path.name}:{block.line}: say what the block is"
+
+
+@pytest.mark.parametrize("path", [p for p in DOCS if any(b.lang == "json" for b in blocks(p))], ids=lambda p: p.name)
+def test_json_blocks_are_json(path: Path) -> None:
+    for block in blocks(path):
+        if block.lang == "json":
+            try:
+                json.loads(block.code)
+            except ValueError as exc:
+                pytest.fail(f"{path.name}:{block.line}: not JSON: {exc}")
 
 
 @pytest.mark.parametrize("path", [p for p in DOCS if any(b.lang == "python" for b in blocks(p))], ids=lambda p: p.name)
