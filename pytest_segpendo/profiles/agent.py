@@ -10,6 +10,8 @@ Established by running the real agent in headless Chromium (65 scenarios; the ru
   it; a valid top-level ``parentAccount.id`` joins the account id to ``parent::child`` unless it already holds
   ``::`` (then the parent id is the part before it); a ``parentAccount`` nested inside ``account`` is an
   ordinary field;
+- an ``identify`` event, sent when an anonymous visitor becomes known or the account changes to a new valid
+  id, tells Pendo who the visitor (and account) now is: an empty visitor (and account) write;
 - a ``meta`` event carries that call's fields only (Pendo merges them), with ``language`` set by the browser,
   and is sent only when the options differ from the last ones sent from this browser (a crc kept in
   localStorage);
@@ -76,10 +78,23 @@ class Agent:
                 aid = js_string(pid) + DELIMITER + js_string(aid)
             else:
                 pid = js_string(aid).split(DELIMITER)[0]
+        old_visitor, old_account = self.visitor_id, self.account_id
         if is_valid_id(vid):
             self.visitor_id = js_string(vid)
         visitor_id = self.current_visitor()  # an invalid id keeps the current visitor
         self._set_account(aid)
+        out: list[Record] = []
+        # An `identify` event goes first when an anonymous visitor becomes known or the account changes
+        # (initIdentityEvents): Pendo learns the visitor (and account) it now is.
+        identified = (
+            old_visitor is not None and old_visitor.startswith(TEMP_PREFIX) and not visitor_id.startswith(TEMP_PREFIX)
+        )
+        account_changed = self.account_id is not None and self.account_id != old_account
+        if (old_visitor != visitor_id or old_account != self.account_id) and (identified or account_changed):
+            out.append({"kind": "visitor", "id": visitor_id, "metadata": {}})
+            if self.account_id is not None:
+                owner = self.account_id.split(DELIMITER)[0] if DELIMITER in self.account_id else None
+                out.append({"kind": "account", "id": self.account_id, "metadata": {}, "parentAccountId": owner})
         metadata = {
             k: v for k, v in visitor.items() if k != "id" and k not in AGENT_FIELDS and v is not UNDEFINED and type(v) is not JsFunction
         }
@@ -88,9 +103,9 @@ class Agent:
         parent_id = js_string(pid) if is_valid_id(pid) else None
         sent = (visitor_id, metadata, self.account_id, account_meta, parent_id, parent_meta)
         if sent == self.last_meta:
-            return []
+            return out
         self.last_meta = sent
-        out = [{"kind": "visitor", "id": visitor_id, "metadata": metadata}]
+        out.append({"kind": "visitor", "id": visitor_id, "metadata": metadata})
         account_id = self.account_id
         if account_id is not None:
             owner = parent_id
