@@ -1,0 +1,141 @@
+"""Fault injection for the fakes: make a route answer 429/500/503, slow down, or drop the connection.
+
+A rule picks the requests it affects among those of its route (``"*"`` for every route): the ``nth`` matching
+request and the ``count - 1`` after it (``count: null`` for all from the nth on), or each matching request with
+a ``probability`` drawn from a seeded PRNG (reproducible). It then adds ``delay_ms`` and either answers
+``status`` (with ``Retry-After`` for 429 and 503 when ``retry_after`` is set), drops the connection (``drop``),
+or, with neither, lets the request through late. Rules are tried in order; the first that fires applies.
+
+From Python: ``fake.faults.add(route="track", status=500, count=2)``. Over HTTP: ``POST /__segpendo/faults``
+with a JSON list of rules (it replaces the current ones; ``[]`` clears them), ``GET`` to read them back.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["FaultRule", "Faults", "FaultError"]
+
+_FIELDS = ("route", "status", "retry_after", "delay_ms", "drop", "nth", "count", "probability", "seed")
+
+
+class FaultError(ValueError):
+    """A fault rule that cannot be used; the message names the field."""
+
+
+@dataclass
+class FaultRule:
+    route: str = "*"
+    status: int | None = None
+    retry_after: float | None = None
+    delay_ms: int = 0
+    drop: bool = False
+    nth: int = 1
+    count: int | None = 1
+    probability: float | None = None
+    seed: int = 0
+    matched: int = 0  # requests of the route seen so far
+    fired: int = 0  # requests this rule affected
+    _rng: random.Random = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def as_json(self) -> dict[str, Any]:
+        out = {name: getattr(self, name) for name in _FIELDS}
+        out.update(matched=self.matched, fired=self.fired)
+        return out
+
+    def _fires(self) -> bool:
+        self.matched += 1
+        if self.probability is not None:
+            hit = self._rng.random() < self.probability
+        else:
+            hit = self.matched >= self.nth and (self.count is None or self.matched < self.nth + self.count)
+        return hit
+
+
+def _rule(data: Any, index: int, routes: tuple[str, ...]) -> FaultRule:
+    where = f"faults[{index}]"
+    if not isinstance(data, dict):
+        raise FaultError(f"{where}: must be an object")
+    unknown = sorted(set(data) - set(_FIELDS))
+    if unknown:
+        raise FaultError(f"{where}.{unknown[0]}: unknown field (use {', '.join(_FIELDS)})")
+    route = data.get("route", "*")
+    if route != "*" and route not in routes:
+        raise FaultError(f"{where}.route: unknown route {route!r} (use * or one of {', '.join(routes)})")
+    status = data.get("status")
+    if status is not None and (not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599):
+        raise FaultError(f"{where}.status: must be an HTTP error status, 400-599 (got {status!r})")
+    for name in ("delay_ms", "nth"):
+        value = data.get(name, 0 if name == "delay_ms" else 1)
+        if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "delay_ms" else 1):
+            raise FaultError(f"{where}.{name}: must be a whole number {'>= 0' if name == 'delay_ms' else '>= 1'} (got {value!r})")
+    if data.get("delay_ms", 0) > 60_000:
+        raise FaultError(f"{where}.delay_ms: at most 60000 (got {data['delay_ms']})")
+    count = data.get("count", 1)
+    if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
+        raise FaultError(f"{where}.count: must be a whole number >= 1, or null for every request (got {count!r})")
+    probability = data.get("probability")
+    if probability is not None and (not isinstance(probability, (int, float)) or isinstance(probability, bool) or not 0 <= probability <= 1):
+        raise FaultError(f"{where}.probability: must be between 0 and 1 (got {probability!r})")
+    retry = data.get("retry_after")
+    if retry is not None and (not isinstance(retry, (int, float)) or isinstance(retry, bool) or retry < 0):
+        raise FaultError(f"{where}.retry_after: must be seconds >= 0 (got {retry!r})")
+    drop = data.get("drop", False)
+    if not isinstance(drop, bool):
+        raise FaultError(f"{where}.drop: must be true or false")
+    if drop and status is not None:
+        raise FaultError(f"{where}: give status or drop, not both")
+    seed = data.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise FaultError(f"{where}.seed: must be a whole number")
+    return FaultRule(route, status, retry, data.get("delay_ms", 0), drop, data.get("nth", 1), count, probability, seed)
+
+
+class Faults:
+    """The fault rules of one fake (thread-safe)."""
+
+    def __init__(self, routes: tuple[str, ...]):
+        self.routes = routes
+        self._rules: list[FaultRule] = []
+        self._lock = threading.Lock()
+
+    def add(self, **rule: Any) -> FaultRule:
+        """Add one rule (fields as in the module doc); returns it, with its live counters."""
+        parsed = _rule(rule, len(self._rules), self.routes)
+        with self._lock:
+            self._rules.append(parsed)
+        return parsed
+
+    def replace(self, rules: Any) -> list[FaultRule]:
+        """Replace every rule with ``rules`` (a list of dicts); FaultError names a bad field, nothing changes."""
+        if not isinstance(rules, list):
+            raise FaultError("faults: must be a JSON list of rules ([] clears them)")
+        parsed = [_rule(r, i, self.routes) for i, r in enumerate(rules)]
+        with self._lock:
+            self._rules = parsed
+        return parsed
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules = []
+
+    def as_json(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r.as_json() for r in self._rules]
+
+    def pick(self, route: str) -> FaultRule | None:
+        """The rule that applies to this request of ``route``, if any (counts the request for every rule)."""
+        with self._lock:
+            chosen = None
+            for rule in self._rules:
+                if rule.route in ("*", route) and rule._fires() and chosen is None:
+                    chosen = rule
+            if chosen is not None:
+                chosen.fired += 1
+            return chosen
