@@ -236,6 +236,50 @@ def cmd_expect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- serve ------------------------------------------------------------------------------------------------
+
+
+def _port(text: str) -> int:
+    value = _integer(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number 0-65535 (got {value})")
+    return value
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the fakes until SIGINT or SIGTERM; print one JSON line with their URLs once they listen."""
+    import signal
+    import threading
+
+    from .pendo import FakePendo
+
+    pendo = FakePendo(
+        host=args.host,
+        port=args.pendo_port,
+        api_key=args.api_key,
+        integration_key=args.integration_key,
+        track_secret=args.track_secret,
+        max_body=args.max_body,
+        journal_limit=args.journal_limit,
+        log_requests=args.log_requests,
+    )
+    try:
+        pendo.start()
+    except OSError as exc:
+        raise UsageError(f"segpendo serve: cannot listen on {args.host}:{args.pendo_port}: {exc.strerror or exc} (choose another --pendo-port, or 0 for any free port)") from None
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        print(json.dumps({"pendo": pendo.url, "segment": None}), flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        pendo.stop()
+    return EXIT_OK
+
+
 # -- demo -------------------------------------------------------------------------------------------------
 
 
@@ -321,6 +365,21 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("events", metavar="EVENTS.jsonl", help="file of events, or - for stdin")
     ex.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     ex.set_defaults(func=cmd_expect)
+
+    sv = sub.add_parser(
+        "serve",
+        help="run the fake Pendo server (and the fake Segment API) until stopped",
+        description="Run the fakes for a system under test outside Python. Prints one JSON line with their URLs once they listen; stops on SIGINT or SIGTERM.",
+    )
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sv.add_argument("--pendo-port", type=_port, default=0, metavar="N", help="port of the fake Pendo server (default 0: any free port)")
+    sv.add_argument("--api-key", metavar="K", help="the Pendo app's API key (beacon paths, /data/segmentio/<key>)")
+    sv.add_argument("--integration-key", metavar="K", help="the Metadata API integration key (x-pendo-integration-key)")
+    sv.add_argument("--track-secret", metavar="K", help="the Track Event shared secret (x-pendo-integration-key on /data/track)")
+    sv.add_argument("--max-body", type=_non_negative, default=1 << 20, metavar="BYTES", help="largest request body accepted (default 1 MiB)")
+    sv.add_argument("--journal-limit", type=_non_negative, default=None, metavar="N", help="keep only the last N requests in the journal")
+    sv.add_argument("--log-requests", action="store_true", help="log every request on stderr")
+    sv.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="run the toolkit on bundled defaults", description="Generate and validate a sample of every scenario.")
     demo.add_argument("--seed", type=_integer, default=2026, help="seed (default 2026)")

@@ -124,10 +124,12 @@ class _Handler(WSGIRequestHandler):
             self.send_header("Content-Length", str(len(body)))
         if not keep:
             self.send_header("Connection", "close")
-        self.end_headers()
+        # Headers and body in one write: two small writes meet Nagle's algorithm and the client's delayed
+        # ACK, and every keep-alive response would wait 40 ms.
+        self._headers_buffer.append(b"\r\n")
         if body and self.command != "HEAD":
-            self.wfile.write(body)
-        self.wfile.flush()
+            self._headers_buffer.append(body)
+        self.flush_headers()
         self.close_connection = not keep
 
     def _keep_alive(self, counting: _CountingInput | None, chunked: bool) -> bool:
@@ -150,6 +152,10 @@ class _Handler(WSGIRequestHandler):
         return True
 
     def handle(self) -> None:
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
         self.server.track(self.connection, True)
         try:
             super().handle()
@@ -169,7 +175,15 @@ class _Server(ThreadedWSGIServer):
         self.errors: list[tuple[BaseException, str]] = []
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
-        super().__init__(host, port, app, handler=_Handler)
+        # Bind here: werkzeug's own binding prints to stderr and calls sys.exit() when the port is taken.
+        listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((host, port))
+            listener.listen(self.request_queue_size)
+            super().__init__(host, port, app, handler=_Handler, fd=listener.fileno())
+        finally:
+            listener.close()  # werkzeug keeps its own duplicate of the descriptor
 
     def record_error(self, exc: BaseException) -> None:
         with self._lock:
