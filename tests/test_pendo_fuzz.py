@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pytest_segpendo.pendo import FakePendo, encode_jzb
@@ -54,6 +54,7 @@ segment_like = st.fixed_dictionaries(
 )
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+# Examples that once broke the fake are replayed on every run, whatever the random draw.
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +69,12 @@ def session() -> Iterator[requests.Session]:
         yield s
 
 
-def check(pendo: FakePendo, response: requests.Response) -> None:
+def check(pendo: FakePendo, response: requests.Response, read: bool = False) -> None:
     assert response.status_code < 500, response.text
     if response.status_code >= 400:
         assert response.json()["error"], "a refusal names its reason"
-        assert pendo.rejected[-1]["reason"] == response.json()["error"]
+        if not (read and response.status_code == 404):  # "not found" answers a read; it refuses nothing
+            assert pendo.rejected[-1]["reason"] == response.json()["error"]
     pendo.check()
 
 
@@ -113,12 +115,15 @@ def test_metadata_api(pendo: FakePendo, session: requests.Session, body: Any, ki
 
 @SETTINGS
 @given(ident=st.text(max_size=12), field=st.text(min_size=1, max_size=8), value=json_values)
+@example(ident="\n", field="\n", value=None)
+@example(ident="", field="x", value=1)
+@example(ident="a/b", field="c%2F", value="v")
 def test_single_value_put_and_reads(pendo: FakePendo, session: requests.Session, ident: str, field: str, value: Any) -> None:
     from urllib.parse import quote
 
     key = {"x-pendo-integration-key": "s"}
     check(pendo, session.put(f"{pendo.url}/api/v1/metadata/visitor/custom/value/{quote(ident, safe='')}/{quote(field, safe='')}", data=json.dumps(value), headers=key))
-    check(pendo, session.get(f"{pendo.url}/api/v1/visitor/{quote(ident, safe='')}", headers=key))
+    check(pendo, session.get(f"{pendo.url}/api/v1/visitor/{quote(ident, safe='')}", headers=key), read=True)
 
 
 @SETTINGS

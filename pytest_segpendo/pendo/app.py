@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import Map, PathConverter, Rule
 from werkzeug.wrappers import Request, Response
 
 from ..events import validate_event
@@ -53,6 +53,12 @@ class PendoConfig:
     classic_settings: dict[str, Any] = field(default_factory=dict)
 
 
+class _RestConverter(PathConverter):
+    """Like ``path`` but also across newlines: ids are URL-encoded and may hold any character."""
+
+    regex = "[^/][\\s\\S]*?"
+
+
 def _url_map() -> Map:
     rules = []
     for beacon in BEACONS:
@@ -66,10 +72,10 @@ def _url_map() -> Map:
         Rule("/data/errorlog", endpoint="errorlog", methods=["POST", "OPTIONS"]),
         Rule("/data/track", endpoint="track", methods=["POST", "OPTIONS"]),
         Rule("/api/v1/metadata/<kind>/<group>/value", endpoint="metadata", methods=["POST"]),
-        Rule("/api/v1/metadata/<kind>/<group>/value/<path:rest>", endpoint="metadata.value", methods=["PUT"]),
+        Rule("/api/v1/metadata/<kind>/<group>/value/<rest:rest>", endpoint="metadata.value", methods=["PUT"]),
         Rule("/api/v1/metadata/schema/<kind>", endpoint="schema", methods=["GET"]),
-        Rule("/api/v1/visitor/<path:ident>", endpoint="visitor", methods=["GET"]),
-        Rule("/api/v1/account/<path:ident>", endpoint="account", methods=["GET"]),
+        Rule("/api/v1/visitor/<rest:ident>", endpoint="visitor", methods=["GET"]),
+        Rule("/api/v1/account/<rest:ident>", endpoint="account", methods=["GET"]),
         Rule("/data/segmentio/<key>", endpoint="segmentio", methods=["POST"]),
         Rule("/data/segmentio", endpoint="segmentio", methods=["POST"], defaults={"key": ""}),
         Rule("/__segpendo/records", endpoint="__records", methods=["GET"]),
@@ -77,7 +83,7 @@ def _url_map() -> Map:
         Rule("/__segpendo/requests", endpoint="__requests", methods=["GET"]),
         Rule("/__segpendo/faults", endpoint="__faults", methods=["GET", "POST"]),
     ]
-    return Map(rules, strict_slashes=False, merge_slashes=False)
+    return Map(rules, strict_slashes=False, merge_slashes=False, converters={"rest": _RestConverter})
 
 
 def _raw_segments(environ: dict[str, Any], prefix: str) -> list[str]:
