@@ -9,10 +9,9 @@ True
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Any
 
-from ..faults import Faults
+from ..fakeapp import FakeServer
 from ..records import Record
 from ..server import ServerThread
 from .app import GIF, ROUTES, PendoApp, PendoConfig
@@ -21,13 +20,15 @@ from .decode import decode_jzb, encode_jzb
 __all__ = ["GIF", "ROUTES", "FakePendo", "PendoApp", "PendoConfig", "decode_jzb", "encode_jzb"]
 
 
-class FakePendo:
+class FakePendo(FakeServer):
     """The fake Pendo server, run in a background thread (127.0.0.1, any free port by default).
 
     Keys: ``api_key`` (beacon paths, ``/data/segmentio/<key>``), ``integration_key`` (Metadata API and reads),
     ``track_secret`` (Track Events API). A key given must match; a key left None accepts any non-empty value;
     a missing key is always refused.
     """
+
+    app: PendoApp
 
     def __init__(
         self,
@@ -47,41 +48,17 @@ class FakePendo:
         self.app = PendoApp(config)
         self.server = ServerThread(self.app, host, port, log_requests=log_requests)
 
-    # -- lifecycle -----------------------------------------------------------------------------------------
-    def start(self) -> FakePendo:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
     def __enter__(self) -> FakePendo:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def port(self) -> int:
-        return self.server.port
+        self.start()
+        return self
 
     @property
     def config(self) -> PendoConfig:
         return self.app.config
 
-    # -- what arrived --------------------------------------------------------------------------------------
     def records(self, view: str = "stream", *, with_source: bool = False) -> list[Record]:
         """Observed records: every write and track event (``stream``), or merged (``state``)."""
         return self.app.store.records_view(view, with_source)
-
-    @property
-    def rejected(self) -> list[dict[str, Any]]:
-        """Every refused request: ``{request, route, method, path, status, reason}``."""
-        return self.app.store.snapshot()["rejected"]
 
     @property
     def warnings(self) -> list[dict[str, Any]]:
@@ -97,20 +74,3 @@ class FakePendo:
     def duplicates(self) -> int:
         """Agent events received again (re-sent batches) and counted once."""
         return self.app.store.duplicates
-
-    def requests(self) -> list[dict[str, Any]]:
-        """The request journal, oldest first."""
-        return self.app.store.requests()
-
-    @property
-    def faults(self) -> Faults:
-        return self.app.faults
-
-    def reset(self) -> None:
-        """Forget everything received, and every fault rule."""
-        self.app.store.reset()
-        self.app.faults.clear()
-
-    def check(self) -> None:
-        """Raise, in this thread, an exception raised inside the server while handling a request."""
-        self.server.check()

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import base64
-import socket
 import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, PathConverter, Rule
 from werkzeug.wrappers import Request, Response
 
 from ..events import validate_event
-from ..faults import FaultError, Faults
+from ..fakeapp import FakeApp
+from ..faults import Faults
 from ..httpkit import BadRequest, json_response, read_body, read_json
 from ..jsonl import loads
 from ..profiles.classic import ClassicProfile
@@ -96,7 +94,7 @@ def _raw_segments(environ: dict[str, Any], prefix: str) -> list[str]:
     return [unquote(part) for part in rest.split("/") if part != ""]
 
 
-class PendoApp:
+class PendoApp(FakeApp):
     """The WSGI app; its state is in ``store`` and its fault rules in ``faults``."""
 
     def __init__(self, config: PendoConfig | None = None):
@@ -105,7 +103,7 @@ class PendoApp:
         self.faults = Faults(ROUTES)
         self.url_map = _url_map()
         self.classic = ClassicProfile(self.config.classic_settings)
-        self._handlers: dict[str, Callable[[Request, dict[str, Any], dict[str, Any]], Response]] = {
+        self.handlers = {
             **dict.fromkeys(BEACONS, self._beacon),
             "guide.json": self._guide_json,
             "errorlog": self._errorlog,
@@ -118,73 +116,12 @@ class PendoApp:
             "segmentio": self._segmentio,
         }
 
-    # -- WSGI ----------------------------------------------------------------------------------------------
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        request = Request(environ)
-        response = self.dispatch(request)
-        return response(environ, start_response)
+    # -- hooks ---------------------------------------------------------------------------------------------
+    def preflight(self, request: Request) -> Response:
+        return _cors(request, Response(status=204))
 
-    def dispatch(self, request: Request) -> Response:
-        adapter = self.url_map.bind_to_environ(request.environ)
-        try:
-            endpoint, args = adapter.match()
-        except NotFound:
-            return self._refuse_unrouted(request, 404, f"no such route: {request.method} {request.path}")
-        except MethodNotAllowed as exc:
-            allowed = ", ".join(sorted(exc.valid_methods or ()))
-            return self._refuse_unrouted(request, 405, f"{request.method} is not allowed on {request.path} (use {allowed})")
-        if endpoint.startswith("__"):
-            return self._inspect(endpoint, request)
-        if request.method == "OPTIONS":
-            return self._cors(request, Response(status=204))
-        query = {k: (v if k != "jzb" else f"<{len(v)} characters>") for k, v in request.args.items()}
-        headers = {k.lower(): v for k, v in request.headers.items() if k.lower() in _JOURNAL_HEADERS}
-        entry = self.store.new_request(request.method, request.path, endpoint, query, headers)
-        fault = self.faults.pick(endpoint)
-        if fault is not None:
-            if fault.delay_ms:
-                time.sleep(fault.delay_ms / 1000)
-            if fault.drop:
-                entry.update(status=None, outcome="dropped")
-                sock = request.environ.get("werkzeug.socket")
-                if isinstance(sock, socket.socket):
-                    try:
-                        sock.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-                return Response(status=204)
-            if fault.status is not None:
-                extra = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
-                entry.update(status=fault.status, outcome="fault")
-                body = {"error": f"fault injected by the test (rule for route {fault.route})", "status": fault.status}
-                return self._cors(request, json_response(body, fault.status, extra))
-        try:
-            response = self._handlers[endpoint](request, args, entry)
-        except BadRequest as exc:
-            self.store.reject(entry, exc.status, exc.reason)
-            response = json_response({"error": exc.reason, "status": exc.status}, exc.status)
-        else:
-            entry["status"] = response.status_code
-        if request.path.startswith("/data/"):
-            response = self._cors(request, response)
-        return response
-
-    def _refuse_unrouted(self, request: Request, status: int, reason: str) -> Response:
-        entry = self.store.new_request(request.method, request.path, "?", {}, {})
-        self.store.reject(entry, status, reason)
-        return self._cors(request, json_response({"error": reason, "status": status}, status))
-
-    @staticmethod
-    def _cors(request: Request, response: Response) -> Response:
-        origin = request.headers.get("Origin")
-        response.headers["Access-Control-Allow-Origin"] = origin or "*"
-        if origin:
-            response.headers["Vary"] = "Origin"
-        response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, OPTIONS"
-        asked = request.headers.get("Access-Control-Request-Headers")
-        response.headers["Access-Control-Allow-Headers"] = asked or "content-type"
-        response.headers["Access-Control-Max-Age"] = "86400"
-        return response
+    def finish(self, request: Request, response: Response) -> Response:
+        return _cors(request, response) if request.path.startswith("/data/") else response
 
     # -- keys ----------------------------------------------------------------------------------------------
     @staticmethod
@@ -336,31 +273,15 @@ class PendoApp:
         self.store.accept(entry, records, "segmentio", ignored=ignored)
         return json_response({})
 
-    # -- inspection ------------------------------------------------------------------------------------------
-    def _inspect(self, endpoint: str, request: Request) -> Response:
-        if endpoint == "__records":
-            return json_response(self.store.snapshot())
-        if endpoint == "__reset":
-            self.store.reset()
-            self.faults.clear()
-            return json_response({"reset": True})
-        if endpoint == "__requests":
-            return json_response({"requests": self.store.requests(), "dropped": self.store.journal_dropped})
-        if request.method == "GET":
-            return json_response({"faults": self.faults.as_json()})
-        try:
-            rules = loads(request.get_data())
-            self.faults.replace(rules)
-        except FaultError as exc:
-            return json_response({"error": str(exc), "status": 400}, 400)
-        except (ValueError, UnicodeDecodeError):
-            return json_response({"error": "body: must be a JSON list of fault rules", "status": 400}, 400)
-        return json_response({"faults": self.faults.as_json()})
-
-
-_JOURNAL_HEADERS = frozenset(
-    {"content-type", "content-encoding", "content-length", "user-agent", "origin", KEY_HEADER, "x-retry-count", "authorization"}
-)
+def _cors(request: Request, response: Response) -> Response:
+    origin = request.headers.get("Origin")
+    response.headers["Access-Control-Allow-Origin"] = origin or "*"
+    if origin:
+        response.headers["Vary"] = "Origin"
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, OPTIONS"
+    response.headers["Access-Control-Allow-Headers"] = request.headers.get("Access-Control-Request-Headers") or "content-type"
+    response.headers["Access-Control-Max-Age"] = "86400"
+    return response
 
 
 def _entity_record(kind: str, ident: str, values: dict[str, Any]) -> dict[str, Any]:

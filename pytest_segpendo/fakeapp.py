@@ -1,0 +1,226 @@
+"""What the fake Pendo server and the fake Segment API share: the request journal, dispatch (routing, fault
+injection, refusals recorded with their reason), the ``/__segpendo/`` inspection endpoints, and the
+start/stop/inspect API of a fake run in a background thread."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any
+
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map
+from werkzeug.wrappers import Request, Response
+
+from .faults import FaultError, Faults
+from .httpkit import BadRequest, json_response
+from .jsonl import loads
+from .server import ServerThread
+
+__all__ = ["FakeApp", "FakeServer", "RequestJournal"]
+
+Handler = Callable[[Request, dict[str, Any], dict[str, Any]], Response]
+JOURNAL_HEADERS = frozenset(
+    {"content-type", "content-encoding", "content-length", "user-agent", "origin", "x-pendo-integration-key", "x-retry-count", "authorization"}
+)
+
+
+def now_iso() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+
+
+class RequestJournal:
+    """Every request a fake received (optionally only the last N), and every one it refused. Thread-safe."""
+
+    def __init__(self, journal_limit: int | None = None):
+        self.lock = threading.Lock()
+        self._next_id = 1
+        self.journal_limit = journal_limit
+        self.journal: deque[dict[str, Any]] = deque(maxlen=journal_limit)
+        self.journal_dropped = 0
+        self.rejected: list[dict[str, Any]] = []
+
+    def clear_journal(self) -> None:
+        """Forget the journal and the refusals (call with ``lock`` held)."""
+        self.journal = deque(maxlen=self.journal_limit)
+        self.journal_dropped = 0
+        self.rejected = []
+
+    def new_request(self, method: str, path: str, route: str, query: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        with self.lock:
+            entry = {"id": self._next_id, "time": now_iso(), "method": method, "path": path, "route": route,
+                     "query": query, "headers": headers, "status": None, "outcome": None}
+            self._next_id += 1
+            if self.journal.maxlen is not None and len(self.journal) == self.journal.maxlen:
+                self.journal_dropped += 1
+            self.journal.append(entry)
+            return entry
+
+    def reject(self, entry: dict[str, Any], status: int, reason: str) -> None:
+        with self.lock:
+            entry.update(status=status, outcome="rejected", reason=reason)
+            self.rejected.append(
+                {"request": entry["id"], "route": entry["route"], "method": entry["method"], "path": entry["path"], "status": status, "reason": reason}
+            )
+
+    def requests(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(e) for e in self.journal]
+
+    # Filled in by each fake's store.
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    def snapshot(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class FakeApp:
+    """A fake's WSGI app: subclasses give ``url_map``, ``handlers``, a ``store`` and the error body shape."""
+
+    url_map: Map
+    handlers: dict[str, Handler]
+    store: RequestJournal
+    faults: Faults
+    records_key = "records"
+
+    # -- hooks ------------------------------------------------------------------------------------------------
+    def error_body(self, status: int, reason: str) -> dict[str, Any]:
+        return {"error": reason, "status": status}
+
+    def finish(self, request: Request, response: Response) -> Response:
+        """Last touch on every answer of a routed, non-inspection request (e.g. CORS)."""
+        return response
+
+    def preflight(self, request: Request) -> Response | None:
+        """Answer an OPTIONS request, or None to route it like any other."""
+        return None
+
+    # -- WSGI ---------------------------------------------------------------------------------------------------
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        return self.dispatch(request)(environ, start_response)
+
+    def dispatch(self, request: Request) -> Response:
+        adapter = self.url_map.bind_to_environ(request.environ)
+        try:
+            endpoint, args = adapter.match()
+        except NotFound:
+            return self._refuse_unrouted(request, 404, f"no such route: {request.method} {request.path}")
+        except MethodNotAllowed as exc:
+            allowed = ", ".join(sorted(exc.valid_methods or ()))
+            return self._refuse_unrouted(request, 405, f"{request.method} is not allowed on {request.path} (use {allowed})")
+        if endpoint.startswith("__"):
+            return self.inspect(endpoint, request)
+        if request.method == "OPTIONS":
+            answer = self.preflight(request)
+            if answer is not None:
+                return answer
+        query = {k: (v if k != "jzb" else f"<{len(v)} characters>") for k, v in request.args.items()}
+        headers = {k.lower(): v for k, v in request.headers.items() if k.lower() in JOURNAL_HEADERS}
+        entry = self.store.new_request(request.method, request.path, endpoint, query, headers)
+        fault = self.faults.pick(endpoint)
+        if fault is not None:
+            if fault.delay_ms:
+                time.sleep(fault.delay_ms / 1000)
+            if fault.drop:
+                entry.update(status=None, outcome="dropped")
+                sock = request.environ.get("werkzeug.socket")
+                if isinstance(sock, socket.socket):
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                return Response(status=204)
+            if fault.status is not None:
+                extra = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
+                entry.update(status=fault.status, outcome="fault")
+                reason = f"fault injected by the test (rule for route {fault.route})"
+                return self.finish(request, json_response(self.error_body(fault.status, reason), fault.status, extra))
+        try:
+            response = self.handlers[endpoint](request, args, entry)
+        except BadRequest as exc:
+            self.store.reject(entry, exc.status, exc.reason)
+            response = json_response(self.error_body(exc.status, exc.reason), exc.status)
+        else:
+            entry["status"] = response.status_code
+        return self.finish(request, response)
+
+    def _refuse_unrouted(self, request: Request, status: int, reason: str) -> Response:
+        entry = self.store.new_request(request.method, request.path, "?", {}, {})
+        self.store.reject(entry, status, reason)
+        return self.finish(request, json_response(self.error_body(status, reason), status))
+
+    def inspect(self, endpoint: str, request: Request) -> Response:
+        if endpoint == "__records":
+            return json_response(self.store.snapshot())
+        if endpoint == "__reset":
+            self.store.reset()
+            self.faults.clear()
+            return json_response({"reset": True})
+        if endpoint == "__requests":
+            return json_response({"requests": self.store.requests(), "dropped": self.store.journal_dropped})
+        if request.method == "GET":
+            return json_response({"faults": self.faults.as_json()})
+        try:
+            self.faults.replace(loads(request.get_data()))
+        except FaultError as exc:
+            return json_response({"error": str(exc), "status": 400}, 400)
+        except (ValueError, UnicodeDecodeError):
+            return json_response({"error": "body: must be a JSON list of fault rules", "status": 400}, 400)
+        return json_response({"faults": self.faults.as_json()})
+
+
+class FakeServer:
+    """A fake's app run by :class:`ServerThread`: lifecycle, URL, journal, refusals, faults, reset, check."""
+
+    app: FakeApp
+    server: ServerThread
+
+    def start(self) -> FakeServer:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def rejected(self) -> list[dict[str, Any]]:
+        """Every refused request: ``{request, route, method, path, status, reason}``."""
+        return self.app.store.snapshot()["rejected"]
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The request journal, oldest first."""
+        return self.app.store.requests()
+
+    @property
+    def faults(self) -> Faults:
+        return self.app.faults
+
+    def reset(self) -> None:
+        """Forget everything received, and every fault rule."""
+        self.app.store.reset()
+        self.app.faults.clear()
+
+    def check(self) -> None:
+        """Raise, in this thread, an exception raised inside the server while handling a request."""
+        self.server.check()
