@@ -90,7 +90,7 @@ class FakeApp:
     records_key = "records"
 
     # -- hooks ------------------------------------------------------------------------------------------------
-    def error_body(self, status: int, reason: str) -> dict[str, Any]:
+    def error_body(self, status: int, reason: str, **extra: Any) -> dict[str, Any]:
         return {"error": reason, "status": status}
 
     def finish(self, request: Request, response: Response) -> Response:
@@ -146,7 +146,7 @@ class FakeApp:
             response = self.handlers[endpoint](request, args, entry)
         except BadRequest as exc:
             self.store.reject(entry, exc.status, exc.reason)
-            response = json_response(self.error_body(exc.status, exc.reason), exc.status)
+            response = json_response(self.error_body(exc.status, exc.reason, **exc.extra), exc.status)
         else:
             entry["status"] = response.status_code
         return self.finish(request, response)
