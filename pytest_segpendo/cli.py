@@ -252,7 +252,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import threading
 
     from .pendo import FakePendo
+    from .segment import FakeSegment
 
+    segment = FakeSegment(host=args.host, port=args.segment_port, write_key=args.write_key, journal_limit=args.journal_limit, log_requests=args.log_requests)
     pendo = FakePendo(
         host=args.host,
         port=args.pendo_port,
@@ -267,17 +269,70 @@ def cmd_serve(args: argparse.Namespace) -> int:
         pendo.start()
     except OSError as exc:
         raise UsageError(f"segpendo serve: cannot listen on {args.host}:{args.pendo_port}: {exc.strerror or exc} (choose another --pendo-port, or 0 for any free port)") from None
+    try:
+        segment.start()
+    except OSError as exc:
+        pendo.stop()
+        raise UsageError(f"segpendo serve: cannot listen on {args.host}:{args.segment_port}: {exc.strerror or exc} (choose another --segment-port, or 0 for any free port)") from None
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        print(json.dumps({"pendo": pendo.url, "segment": None}), flush=True)
+        print(json.dumps({"pendo": pendo.url, "segment": segment.url}), flush=True)
         while not stop.wait(0.5):
             pass
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         pendo.stop()
+        segment.stop()
     return EXIT_OK
+
+
+# -- send -------------------------------------------------------------------------------------------------
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"takes NAME: VALUE (got {text!r})")
+    return name.strip(), value.strip()
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from .segment.delivery import DeliveryError, deliver
+
+    data = _read_json_file(args.data, "data mapping", "send") if args.data else None
+    batch_mode()
+    events = list(_events(args.events, "send", check_spec=False))
+    try:
+        report = deliver(
+            events,
+            args.to,
+            args.via,
+            secret=args.secret,
+            write_key=args.write_key,
+            api_key=args.api_key,
+            batch_size=args.batch_size,
+            method=args.method,
+            headers=dict(args.header),
+            data=data,
+            concurrency=args.concurrency,
+            timeout=args.timeout,
+            max_attempts=args.max_attempts,
+        )
+    except DeliveryError as exc:
+        raise UsageError(f"segpendo send: {exc}") from None
+    except Exception as exc:  # e.g. an invalid --data mapping
+        messages = getattr(exc, "messages", None)
+        raise UsageError(f"segpendo send: {messages[0] if messages else exc}") from None
+    print(report.format())
+    if args.report:
+        try:
+            with open(args.report, "w", encoding="utf-8") as out:
+                json.dump(report.as_json(), out, indent=2)
+        except OSError as exc:
+            raise UsageError(f"segpendo send: cannot write {args.report}: {exc.strerror}") from None
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
 # -- demo -------------------------------------------------------------------------------------------------
@@ -373,6 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     sv.add_argument("--pendo-port", type=_port, default=0, metavar="N", help="port of the fake Pendo server (default 0: any free port)")
+    sv.add_argument("--segment-port", type=_port, default=0, metavar="M", help="port of the fake Segment API (default 0: any free port)")
+    sv.add_argument("--write-key", metavar="K", help="the Segment write key the fake Segment API requires")
     sv.add_argument("--api-key", metavar="K", help="the Pendo app's API key (beacon paths, /data/segmentio/<key>)")
     sv.add_argument("--integration-key", metavar="K", help="the Metadata API integration key (x-pendo-integration-key)")
     sv.add_argument("--track-secret", metavar="K", help="the Track Event shared secret (x-pendo-integration-key on /data/track)")
@@ -380,6 +437,27 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--journal-limit", type=_non_negative, default=None, metavar="N", help="keep only the last N requests in the journal")
     sv.add_argument("--log-requests", action="store_true", help="log every request on stderr")
     sv.set_defaults(func=cmd_serve)
+
+    sd = sub.add_parser(
+        "send",
+        help="deliver events to a system under test as Segment does",
+        description="Deliver events to a URL in one of Segment's wire formats, retrying as Segment does; prints the delivery report.",
+    )
+    sd.add_argument("--to", required=True, metavar="URL", help="where to send (the system under test)")
+    sd.add_argument("--via", required=True, choices=("webhook", "webhook-actions", "tracking-api", "segmentio"), help="the wire format")
+    sd.add_argument("--secret", metavar="S", help="shared secret: sign with X-Signature (webhook, webhook-actions)")
+    sd.add_argument("--write-key", metavar="W", help="Segment write key (tracking-api)")
+    sd.add_argument("--api-key", metavar="K", help="Pendo API key (segmentio, when --to is a base URL)")
+    sd.add_argument("--batch-size", type=_non_negative, metavar="N", help="events per request (webhook-actions, tracking-api)")
+    sd.add_argument("--method", default="POST", help="HTTP method of webhook-actions: POST, PUT or PATCH")
+    sd.add_argument("--header", type=_header, action="append", default=[], metavar="NAME: VALUE", help="extra header (repeatable)")
+    sd.add_argument("--data", metavar="MAPPING.json", help="webhook-actions data mapping (default: the whole event)")
+    sd.add_argument("--concurrency", type=_non_negative, default=1, metavar="N", help="parallel connections; a user's events stay in order (default 1)")
+    sd.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds per request (default 5, as Segment)")
+    sd.add_argument("--max-attempts", type=_non_negative, default=5, metavar="N", help="attempts per request before giving up (default 5)")
+    sd.add_argument("--report", metavar="FILE.json", help="also write the delivery report as JSON")
+    sd.add_argument("events", metavar="EVENTS.jsonl", help="file of events, or - for stdin")
+    sd.set_defaults(func=cmd_send)
 
     demo = sub.add_parser("demo", help="run the toolkit on bundled defaults", description="Generate and validate a sample of every scenario.")
     demo.add_argument("--seed", type=_integer, default=2026, help="seed (default 2026)")

@@ -39,19 +39,25 @@ def serve() -> Iterator[callable]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_ready_line_traffic_and_clean_exit(serve: callable, sig: int) -> None:
-    proc, urls = serve("--track-secret", "s3", "--api-key", "key")
-    assert set(urls) == {"pendo", "segment"} and urls["pendo"].startswith("http://127.0.0.1:")
+    proc, urls = serve("--track-secret", "s3", "--api-key", "key", "--write-key", "wk")
+    assert set(urls) == {"pendo", "segment"} and urls["pendo"].startswith("http://127.0.0.1:") and urls["segment"].startswith("http://127.0.0.1:")
     body = {"type": "track", "event": "Served", "visitorId": "u", "timestamp": int(time.time() * 1000), "context": {}}
     assert requests.post(urls["pendo"] + "/data/track", json=body, headers={"x-pendo-integration-key": "s3"}).status_code == 200
     assert requests.post(urls["pendo"] + "/data/track", json=body, headers={"x-pendo-integration-key": "nope"}).status_code == 403
     records = requests.get(urls["pendo"] + "/__segpendo/records").json()
     assert [r["event"] for r in records["records"]] == ["Served"] and len(records["rejected"]) == 1
+    batch = {"batch": [{"type": "track", "userId": "u", "event": "Captured"}], "writeKey": "wk"}
+    assert requests.post(urls["segment"] + "/v1/batch", json=batch).status_code == 200
+    assert requests.post(urls["segment"] + "/v1/batch", json={**batch, "writeKey": "other"}).status_code == 401
+    captured = requests.get(urls["segment"] + "/__segpendo/records").json()
+    assert [e["event"] for e in captured["events"]] == ["Captured"] and len(captured["rejected"]) == 1
     start = time.monotonic()
     proc.send_signal(sig)
     assert proc.wait(10) == 0
     assert time.monotonic() - start < 5
-    with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", int(urls["pendo"].rsplit(":", 1)[1])), timeout=1).close()
+    for url in urls.values():
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=1).close()
 
 
 def test_a_taken_port_is_a_one_line_error(serve: callable) -> None:
