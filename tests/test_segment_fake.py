@@ -1,0 +1,141 @@
+"""The fake Segment Tracking API over real HTTP: endpoints, write keys, limits, refusals, what it captures."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from pytest_segpendo.segment import FakeSegment
+from pytest_segpendo.traffic import generate
+
+
+@pytest.fixture
+def segment() -> Iterator[FakeSegment]:
+    with FakeSegment(write_key="wk") as fake:
+        yield fake
+        fake.check()
+
+
+def basic(key: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+
+
+def event(i: int = 0, **extra: Any) -> dict[str, Any]:
+    return {"type": "track", "userId": "u1", "event": f"E{i}", "properties": {"i": i}, "messageId": f"m-{i}", "timestamp": "2026-01-05T09:00:00.000Z", **extra}
+
+
+def test_batch_with_basic_auth_is_captured_with_receivedAt_and_merged_context(segment: FakeSegment) -> None:
+    body = {"batch": [event(1), event(2, context={"ip": "1.1.1.1"})], "context": {"library": {"name": "x"}, "ip": "9.9.9.9"}, "integrations": {"All": True}, "sentAt": "2026-01-05T09:00:01.000Z"}
+    r = requests.post(f"{segment.url}/v1/batch", json=body, headers=basic("wk"))
+    assert r.status_code == 200 and r.json() == {"success": True}
+    events = segment.events()
+    assert [e["event"] for e in events] == ["E1", "E2"]
+    assert events[0]["context"] == {"library": {"name": "x"}, "ip": "9.9.9.9"}
+    assert events[1]["context"] == {"library": {"name": "x"}, "ip": "1.1.1.1"}, "the item's own context wins"
+    assert events[0]["integrations"] == {"All": True}
+    received = events[0]["receivedAt"]
+    assert received.endswith("Z") and received[:4] == time.strftime("%Y")
+    assert events[0]["timestamp"] == "2026-01-05T09:00:00.000Z", "the client's timestamp is kept"
+    assert "writeKey" not in events[0]
+
+
+@pytest.mark.parametrize("call", ["identify", "track", "page", "screen", "group", "alias"])
+def test_single_event_endpoints_set_the_type_from_the_path(segment: FakeSegment, call: str) -> None:
+    body = {"userId": "u1", "writeKey": "wk", "event": "E", "groupId": "g", "previousId": "p", "traits": {}}
+    r = requests.post(f"{segment.url}/v1/{call}", json=body)
+    assert r.status_code == 200
+    captured = segment.events()[-1]
+    assert captured["type"] == call and captured["messageId"].startswith("api-") and captured["timestamp"] == captured["receivedAt"]
+
+
+def test_import_is_a_batch_alias_and_gzip_bodies_work(segment: FakeSegment) -> None:
+    data = gzip.compress(json.dumps({"batch": [event(3)], "writeKey": "wk"}).encode())
+    r = requests.post(f"{segment.url}/v1/import", data=data, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+    assert r.status_code == 200 and segment.events()[0]["event"] == "E3"
+
+
+def test_write_key_by_bearer_plus_body(segment: FakeSegment) -> None:
+    r = requests.post(f"{segment.url}/v1/batch", json={"batch": [event()], "writeKey": "wk"}, headers={"Authorization": "Bearer oauth-token"})
+    assert r.status_code == 200 and len(segment.events()) == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "code", "message"),
+    [
+        ({}, {"batch": [event()]}, 401, "unauthorized", "write key required: HTTP Basic auth with the write key as user name, or \"writeKey\" in the body"),
+        (basic("other"), {"batch": [event()]}, 401, "invalid_write_key", "write key: not the configured one"),
+        ({"Authorization": "Basic !!!"}, {"batch": [event()]}, 401, "unauthorized", "Authorization: Basic credentials are not base64 of 'writeKey:'"),
+        (basic("wk"), {"events": []}, 400, "invalid_request", "body.batch: required (a JSON array of events)"),
+        (basic("wk"), {"batch": [event(properties={"blob": "x" * 40_000})]}, 400, "payload_too_large", "batch[0]: event of"),
+    ],
+)
+def test_refusals_carry_code_and_message(segment: FakeSegment, headers: dict[str, str], body: Any, status: int, code: str, message: str) -> None:
+    r = requests.post(f"{segment.url}/v1/batch", json=body, headers=headers)
+    assert r.status_code == status
+    assert r.json()["code"] == code and r.json()["message"].startswith(message)
+    assert segment.events() == [] and segment.rejected[-1]["status"] == status
+
+
+def test_body_limits_and_bad_json(segment: FakeSegment) -> None:
+    big = {"batch": [event(i, properties={"blob": "x" * 30_000}) for i in range(18)], "writeKey": "wk"}  # ~540 KB
+    r = requests.post(f"{segment.url}/v1/batch", json=big)
+    assert r.status_code == 400 and r.json()["code"] == "payload_too_large", "Segment answers 400 to large payloads"
+    r = requests.post(f"{segment.url}/v1/batch", data=b"{nope", headers=basic("wk"))
+    assert r.status_code == 400 and r.json()["message"].startswith("body: not valid JSON")
+    bomb = gzip.compress(b" " * (5 << 20))
+    r = requests.post(f"{segment.url}/v1/batch", data=bomb, headers={**basic("wk"), "Content-Encoding": "gzip"})
+    assert r.status_code == 400 and r.json()["message"] == "gzip body: decompresses to more than 512000 bytes"
+
+
+def test_invalid_events_are_refused_one_by_one_with_reasons(segment: FakeSegment) -> None:
+    body = {"batch": [event(1), {"type": "track", "userId": "u"}, {"userId": "u"}, "not an event", event(2)], "writeKey": "wk"}
+    r = requests.post(f"{segment.url}/v1/batch", json=body)
+    assert r.status_code == 200, "Segment answers 200 and drops invalid events"
+    assert [e["event"] for e in segment.events()] == ["E1", "E2"]
+    refused = [(x["index"], x["reason"]) for x in segment.rejected]
+    assert refused == [(1, "track.event: required"), (2, "type: required"), (3, "event: must be a JSON object (got string)")]
+
+
+def test_over_2500_events_answer_200_but_are_all_refused(segment: FakeSegment) -> None:
+    body = {"batch": [{"type": "track", "userId": "u", "event": "E"}] * 2501, "writeKey": "wk"}
+    assert requests.post(f"{segment.url}/v1/batch", json=body).status_code == 200
+    assert segment.events() == [] and len(segment.rejected) == 2501
+    assert segment.rejected[0]["reason"] == "batch of 2501 events: at most 2,500 per batch"
+
+
+def test_a_messageId_already_captured_is_a_duplicate(segment: FakeSegment) -> None:
+    for _ in range(3):
+        requests.post(f"{segment.url}/v1/batch", json={"batch": [event(1), event(2)], "writeKey": "wk"})
+    assert len(segment.events()) == 2 and segment.duplicates == 4
+    data = requests.get(f"{segment.url}/__segpendo/records").json()
+    assert data["duplicates"] == 4 and len(data["events"]) == 2 and data["rejected"] == []
+    assert requests.get(f"{segment.url}/__segpendo/events").json() == data
+
+
+def test_inspection_reset_requests_and_faults(segment: FakeSegment) -> None:
+    assert requests.post(f"{segment.url}/__segpendo/faults", json=[{"route": "batch", "status": 500, "count": 1}]).status_code == 200
+    first = requests.post(f"{segment.url}/v1/batch", json={"batch": [event()], "writeKey": "wk"})
+    assert first.status_code == 500 and first.json()["code"] == "error"
+    assert requests.post(f"{segment.url}/v1/batch", json={"batch": [event()], "writeKey": "wk"}).status_code == 200
+    journal = requests.get(f"{segment.url}/__segpendo/requests").json()["requests"]
+    assert [(e["route"], e["status"], e["outcome"]) for e in journal] == [("batch", 500, "fault"), ("batch", 200, "accepted")]
+    requests.post(f"{segment.url}/__segpendo/reset")
+    assert segment.events() == [] and segment.requests() == [] and segment.faults.as_json() == []
+
+
+def test_captured_events_flow_into_the_expectation(segment: FakeSegment) -> None:
+    events = generate(200, seed=3)
+    requests.post(f"{segment.url}/v1/batch", json={"batch": events, "writeKey": "wk"})
+    captured = segment.events()
+    assert len(captured) == 200
+    expected = segment.expected("track-api")
+    tracks = [e for e in captured if e["type"] == "track" and e.get("userId")]
+    assert len(expected.stream) == len(tracks)
+    assert [r["event"] for r in expected.stream] == [e["event"] for e in tracks]
