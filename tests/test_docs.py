@@ -22,6 +22,12 @@ from pathlib import Path
 
 import pytest
 
+# pytester restores sys.modules after each test; a client library first imported inside one page's blocks
+# would then be half-forgotten (requests' CookieJar class no longer the one its session holds). Import the
+# libraries the pages use once, here, so every page sees the same modules.
+import requests  # noqa: F401
+import segment.analytics  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\s*$", re.S | re.M)
