@@ -44,6 +44,22 @@ class RequestJournal:
         self.journal: deque[dict[str, Any]] = deque(maxlen=journal_limit)
         self.journal_dropped = 0
         self.rejected: list[dict[str, Any]] = []
+        self.seen = 0  # requests ever dispatched (inspection excluded); never reset
+        self.active = 0  # requests being handled now
+
+    def begin(self) -> None:
+        with self.lock:
+            self.seen += 1
+            self.active += 1
+
+    def end(self) -> None:
+        with self.lock:
+            self.active -= 1
+
+    def activity(self) -> tuple[int, int]:
+        """``(requests seen so far, requests being handled)``: what :func:`~pytest_segpendo.check.settle` watches."""
+        with self.lock:
+            return self.seen, self.active
 
     def clear_journal(self) -> None:
         """Forget the journal and the refusals (call with ``lock`` held)."""
@@ -117,6 +133,13 @@ class FakeApp:
             return self._refuse_unrouted(request, 405, f"{request.method} is not allowed on {request.path} (use {allowed})")
         if endpoint.startswith("__"):
             return self.inspect(endpoint, request)
+        self.store.begin()
+        try:
+            return self._dispatch(request, endpoint, args)
+        finally:
+            self.store.end()
+
+    def _dispatch(self, request: Request, endpoint: str, args: dict[str, Any]) -> Response:
         if request.method == "OPTIONS":
             answer = self.preflight(request)
             if answer is not None:
@@ -152,6 +175,8 @@ class FakeApp:
         return self.finish(request, response)
 
     def _refuse_unrouted(self, request: Request, status: int, reason: str) -> Response:
+        self.store.begin()
+        self.store.end()
         entry = self.store.new_request(request.method, request.path, "?", {}, {})
         self.store.reject(entry, status, reason)
         return self.finish(request, json_response(self.error_body(status, reason), status))
@@ -224,3 +249,7 @@ class FakeServer:
     def check(self) -> None:
         """Raise, in this thread, an exception raised inside the server while handling a request."""
         self.server.check()
+
+    def activity(self) -> tuple[int, int]:
+        """``(requests received so far, requests being handled now)``; the first never goes back to 0."""
+        return self.app.store.activity()
