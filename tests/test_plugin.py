@@ -19,7 +19,7 @@ def test_help_of_a_plain_pytest_shows_the_option_group(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-m", "pytest", "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
     assert "pytest-segpendo: Segment -> Pendo conformance:" in out.stdout
-    for flag in ("--segpendo-seed", "--segpendo-scenario", "--segpendo-mix", "--segpendo-count", "--segpendo-locale"):
+    for flag in ("--segpendo-seed", "--segpendo-scenario", "--segpendo-mix", "--segpendo-count", "--segpendo-locale", "--segpendo-profile", "--segpendo-view", "--segpendo-report", "--segpendo-limit", "--segpendo-timestamp-tolerance", "--segpendo-settle"):
         assert flag in out.stdout
     assert "segpendo_seed (string):" in out.stdout
 
@@ -27,7 +27,7 @@ def test_help_of_a_plain_pytest_shows_the_option_group(tmp_path) -> None:
 def test_header_shows_the_settings_that_reproduce_the_run(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x(): pass")
     result = pytester.runpytest("--segpendo-seed", "77", "--segpendo-locale", "de_DE")
-    result.stdout.fnmatch_lines(["segpendo: seed=77 scenario=saas count=200 locale=de_DE"])
+    result.stdout.fnmatch_lines(["segpendo: seed=77 scenario=saas count=200 locale=de_DE profile=track-api+metadata"])
     result.assert_outcomes(passed=1)
 
 
@@ -71,7 +71,7 @@ def test_ini_options_apply_and_command_line_wins(pytester: pytest.Pytester) -> N
         """
     )
     result = pytester.runpytest()
-    result.stdout.fnmatch_lines(["segpendo: seed=9 scenario=saas=1,anonymous=1 count=30 locale=en_US"])
+    result.stdout.fnmatch_lines(["segpendo: seed=9 scenario=saas=1,anonymous=1 count=30 locale=en_US profile=track-api+metadata"])
     result.assert_outcomes(passed=1)
     result = pytester.runpytest("--segpendo-seed", "10")
     result.stdout.fnmatch_lines(["segpendo: seed=10 *"])
