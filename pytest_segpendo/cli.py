@@ -335,6 +335,155 @@ def cmd_send(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
+# -- diff and check ---------------------------------------------------------------------------------------
+
+
+def _records(path: str, command: str) -> list[dict]:
+    """The records of a JSONL file; a line that is not a record is a usage error naming the file and line."""
+    from .jsonl import JsonlError, iter_values
+    from .records import record_errors
+
+    name = source_name(path)
+    out = []
+    try:
+        for number, record, _bound in iter_values(path):
+            errors = record_errors(record)
+            if errors:
+                raise UsageError(f"segpendo {command}: {name}:{number}: not a Pendo record: {errors[0]} (records are what segpendo expect writes)")
+            out.append(record)
+    except JsonlError as exc:
+        raise UsageError(f"segpendo {command}: {exc}") from None
+    return out
+
+
+def _diff_options(args: argparse.Namespace, command: str, hints: object | None) -> object:
+    from .verify import DiffOptions
+
+    over = {
+        "view": args.view,
+        "timestamp_tolerance_ms": args.timestamp_tolerance,
+        "ignore_paths": tuple(args.ignore) or None,
+        "agent_fields": tuple(args.agent_field) or None,
+        "limit": args.limit,
+    }
+    if args.ignore_timestamps:
+        over["ignore_paths"] = (*(over["ignore_paths"] or ()), "track.timestamp")
+    try:
+        if hints is not None:
+            return DiffOptions.from_hints(hints, **over)
+        return DiffOptions(**{k: v for k, v in over.items() if v is not None})
+    except ValueError as exc:
+        raise UsageError(f"segpendo {command}: {exc}") from None
+
+
+def _write_report(path: str | None, document: dict, command: str) -> None:
+    if not path:
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            json.dump(document, out, indent=2, ensure_ascii=False)
+            out.write("\n")
+    except OSError as exc:
+        raise UsageError(f"segpendo {command}: cannot write {path}: {exc.strerror}") from None
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .jsonl import bulk
+    from .profiles import PROFILES
+    from .verify import diff
+
+    if args.expected == "-" and args.observed == "-":
+        raise UsageError("segpendo diff: only one of EXPECTED and OBSERVED can be - (stdin)")
+    hints = None
+    if args.profile:
+        if args.profile not in PROFILES:
+            raise UsageError(f"segpendo diff: unknown profile {args.profile!r} (choose from {', '.join(PROFILES)})")
+        hints = PROFILES[args.profile].hints
+    options = _diff_options(args, "diff", hints)
+    batch_mode()
+    with bulk():
+        expected = _records(args.expected, "diff")
+        observed = _records(args.observed, "diff")
+        report = diff(expected, observed, options, profile=args.profile)  # type: ignore[arg-type]
+    print(report.format())
+    _write_report(args.report, report.as_json(), "diff")
+    return EXIT_OK if report.conforms else EXIT_PROBLEMS
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .check import run_check
+    from .pendo import FakePendo
+    from .profiles import PROFILES, ProfileError, UserMapping
+    from .segment.delivery import DeliveryError
+    from .traffic import generate
+
+    if args.profile not in PROFILES:
+        raise UsageError(f"segpendo check: unknown profile {args.profile!r} (choose from {', '.join(PROFILES)})")
+    if args.events and (args.seed is not None or args.count is not None or args.scenario):
+        raise UsageError("segpendo check: give --events FILE, or --seed/--count/--scenario to generate traffic, not both")
+    try:
+        mapping = UserMapping.load(args.mapping) if args.mapping else None
+    except ProfileError as exc:
+        raise UsageError(f"segpendo check: {exc}") from None
+    options = _diff_options(args, "check", PROFILES[args.profile].hints)
+    seed = 0 if args.seed is None else args.seed
+    count = 1000 if args.count is None else args.count
+    scenario = args.scenario or "saas"
+    if args.events:
+        events = list(_events(args.events, "check", check_spec=False))
+        source = f"--events {args.events}"
+    else:
+        events = generate(count, seed, scenario)
+        source = f"--seed {seed} --count {count} --scenario {scenario}"
+    pendo = FakePendo(host=args.host, port=args.pendo_port, api_key=args.api_key, integration_key=args.integration_key, track_secret=args.track_secret)
+    try:
+        pendo.start()
+    except OSError as exc:
+        raise UsageError(f"segpendo check: cannot listen on {args.host}:{args.pendo_port}: {exc.strerror or exc} (is another fake or Pendo stand-in running there? choose another --pendo-port)") from None
+    reproduce = f"segpendo check --sut {args.sut} --via {args.via} --profile {args.profile} --pendo-port {args.pendo_port} {source}"
+    delivery = {
+        "secret": args.secret,
+        "write_key": args.write_key,
+        "api_key": args.api_key,
+        "batch_size": args.batch_size,
+        "headers": dict(args.header),
+        "concurrency": args.concurrency,
+        "timeout": args.timeout,
+        "max_attempts": args.max_attempts,
+    }
+    try:
+        result = run_check(
+            events,
+            args.sut,
+            pendo=pendo,
+            via=args.via,
+            profile=args.profile,
+            settings=_settings(args.setting),
+            mapping=mapping,
+            options=options,  # type: ignore[arg-type]
+            delivery_options=delivery,
+            quiet=args.quiet,
+            settle_timeout=args.settle,
+            seed=None if args.events else seed,
+            reproduce=reproduce,
+        )
+    except DeliveryError as exc:
+        raise UsageError(f"segpendo check: {exc}") from None
+    finally:
+        pendo.stop()
+    sent = result.delivery
+    if sent is not None and sent.events and sent.acknowledged == 0 and all(f.status is None for f in sent.failures):
+        reason = sent.failures[0].reason if sent.failures else "no answer"
+        raise UsageError(f"segpendo check: cannot reach the system under test at {args.sut}: {reason} (is it running and listening there?)")
+    if sent is not None:
+        print(sent.summary())
+    print(result.report.format())
+    document = result.report.as_json()
+    document["delivery"] = sent.as_json() if sent is not None else None
+    _write_report(args.report, document, "check")
+    return EXIT_OK if result.report.conforms else EXIT_PROBLEMS
+
+
 # -- demo -------------------------------------------------------------------------------------------------
 
 
@@ -458,6 +607,62 @@ def build_parser() -> argparse.ArgumentParser:
     sd.add_argument("--report", metavar="FILE.json", help="also write the delivery report as JSON")
     sd.add_argument("events", metavar="EVENTS.jsonl", help="file of events, or - for stdin")
     sd.set_defaults(func=cmd_send)
+
+    from .verify import VIEWS
+
+    def diff_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--view", choices=VIEWS, help="compare merged records (state) or every write (stream); default: the profile's, else state")
+        p.add_argument("--timestamp-tolerance", type=_non_negative, metavar="MS", help="track timestamps this close are equal")
+        p.add_argument("--ignore-timestamps", action="store_true", help="do not compare track timestamps")
+        p.add_argument("--ignore", action="append", default=[], metavar="PATH", help="a field not to compare, e.g. track.context or '*.metadata.updatedAt' (repeatable)")
+        p.add_argument("--agent-field", action="append", default=[], metavar="PATH", help="a field the client adds itself, compared only when expected (repeatable)")
+        p.add_argument("--limit", type=_non_negative, default=20, metavar="K", help="differences detailed in the report text (default 20)")
+        p.add_argument("--report", metavar="FILE.json", help="also write the JSON report")
+
+    df = sub.add_parser(
+        "diff",
+        help="compare expected and observed Pendo records",
+        description="Compare two JSONL files of Pendo records (what segpendo expect writes, what a fake received) and report every difference.",
+    )
+    df.add_argument("expected", metavar="EXPECTED.jsonl", help="expected records, or - for stdin")
+    df.add_argument("observed", metavar="OBSERVED.jsonl", help="observed records, or - for stdin")
+    df.add_argument("--profile", metavar="PROFILE", help="compare as this profile says (view, tolerances, agent fields)")
+    diff_options(df)
+    df.set_defaults(func=cmd_diff)
+
+    ck = sub.add_parser(
+        "check",
+        help="send traffic to a system under test and check what reaches Pendo",
+        description=(
+            "Start the fake Pendo server on --pendo-port (configure your system to send there), send the events to "
+            "the system in a Segment wire format, wait until Pendo traffic settles, and compare with the profile."
+        ),
+    )
+    ck.add_argument("--sut", required=True, metavar="URL", help="where the system under test receives Segment data")
+    ck.add_argument("--via", default="webhook", choices=("webhook", "webhook-actions", "tracking-api", "segmentio"), help="the wire format (default webhook)")
+    ck.add_argument("--profile", required=True, metavar="PROFILE", help=f"one of {', '.join(PROFILES)}")
+    ck.add_argument("--pendo-port", required=True, type=_port, metavar="N", help="port for the fake Pendo server (your system sends there)")
+    ck.add_argument("--host", default="127.0.0.1", help="address the fake Pendo server listens on (default 127.0.0.1)")
+    ck.add_argument("--events", metavar="EVENTS.jsonl", help="events to send (default: generated)")
+    ck.add_argument("--seed", type=_integer, help="seed of generated traffic (default 0)")
+    ck.add_argument("--count", type=_non_negative, help="events to generate (default 1000)")
+    ck.add_argument("--scenario", choices=SCENARIOS, help="traffic scenario (default saas)")
+    ck.add_argument("--mapping", metavar="FILE", help="your actions' subscriptions and field mappings (JSON)")
+    ck.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE", help="a destination setting (repeatable)")
+    ck.add_argument("--secret", metavar="S", help="shared secret: sign webhooks with X-Signature")
+    ck.add_argument("--write-key", metavar="W", help="Segment write key (via tracking-api)")
+    ck.add_argument("--api-key", metavar="K", help="the Pendo API key: the fake requires it, segmentio delivery uses it")
+    ck.add_argument("--integration-key", metavar="K", help="the Metadata API integration key the fake requires")
+    ck.add_argument("--track-secret", metavar="K", help="the Track Event shared secret the fake requires")
+    ck.add_argument("--batch-size", type=_non_negative, metavar="N", help="events per request (webhook-actions, tracking-api)")
+    ck.add_argument("--header", type=_header, action="append", default=[], metavar="NAME: VALUE", help="extra header to the system (repeatable)")
+    ck.add_argument("--concurrency", type=_non_negative, default=1, metavar="N", help="parallel connections to the system (default 1)")
+    ck.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds per request to the system (default 5)")
+    ck.add_argument("--max-attempts", type=_non_negative, default=5, metavar="N", help="attempts per request (default 5)")
+    ck.add_argument("--settle", type=float, default=10.0, metavar="S", help="wait at most this long for Pendo traffic to settle (default 10)")
+    ck.add_argument("--quiet", type=float, default=0.2, metavar="S", help="settled = no Pendo request for this long (default 0.2)")
+    diff_options(ck)
+    ck.set_defaults(func=cmd_check)
 
     demo = sub.add_parser("demo", help="run the toolkit on bundled defaults", description="Generate and validate a sample of every scenario.")
     demo.add_argument("--seed", type=_integer, default=2026, help="seed (default 2026)")
