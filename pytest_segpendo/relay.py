@@ -320,7 +320,7 @@ class Relay:
         port: int = 0,
         timeout: float = 4.0,
     ):
-        chosen = tuple(dict.fromkeys(bugs))
+        chosen = tuple(dict.fromkeys((bugs,) if isinstance(bugs, str) else bugs))
         unknown = [name for name in chosen if name not in BUGS]
         if unknown:
             raise ValueError(f"unknown bug {unknown[0]!r} (choose from {', '.join(BUGS)})")

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import re
 import select
 import signal
 import subprocess
@@ -153,6 +154,8 @@ def test_ids_timestamps_and_context_the_way_the_profile_reads_them(pendo: FakePe
         {"type": "track", "userId": "u1", "event": "Offset", "timestamp": "2026-01-05T11:00:00.5+02:00"},
         {"type": "track", "userId": "u1", "event": "Compact Offset", "timestamp": "2026-01-05T03:30:00.123456-0530"},
         {"type": "track", "userId": "u1", "event": "Date Only", "timestamp": "2026-01-05"},
+        {"type": "track", "userId": "u1", "event": "No Offset", "timestamp": "2026-01-05T09:00:00"},
+        {"type": "track", "userId": "u1", "event": "Leap Second", "timestamp": "2016-12-31T23:59:60Z"},
         {"type": "track", "userId": "u1", "event": "Number Time", "timestamp": 1767603600123},
         {"type": "track", "userId": "u1", "event": "Null Group In Properties", "timestamp": at,
          "properties": {"groupId": None}, "context": {"groupId": "g-ctx"}},
@@ -307,6 +310,7 @@ def test_bugs_are_named_and_checked() -> None:
     assert set(BUGS) == set(BUG_EXPECTATIONS) | {"unsigned-accepted", "batch-truncated"}
     with pytest.raises(ValueError, match="unknown bug 'typo' .*seconds-timestamps"):
         Relay("http://127.0.0.1:1", track_secret="t", integration_key="k", bugs=["typo"])
+    assert Relay("http://127.0.0.1:1", track_secret="t", integration_key="k", bugs="double-send").bugs == {"double-send"}
     with pytest.raises(ValueError, match="http"):
         Relay("ftp://example.com", track_secret="t", integration_key="k")
 
@@ -505,7 +509,7 @@ def running(args: list[str]) -> Iterator[tuple[subprocess.Popen[str], str]]:
             ready, _, _ = select.select([proc.stdout], [], [], 15)
             assert ready, "no ready line within 15 s"
             line = proc.stdout.readline()
-            assert line.endswith("\n"), line
+            assert re.fullmatch(r'\{"relay": "http://127\.0\.0\.1:\d+"\}\n', line), line
             yield proc, json.loads(line)["relay"]
         finally:
             if proc.poll() is None:
