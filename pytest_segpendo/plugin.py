@@ -47,6 +47,7 @@ class SegpendoSettings:
     limit: int = DEFAULT_LIMIT
     timestamp_tolerance: int | None = None
     settle: float = DEFAULT_SETTLE
+    max_age_days: float = 7
 
     def describe(self) -> str:
         kind = ",".join(f"{k}={v}" for k, v in self.mix.items()) if self.mix else self.scenario
@@ -78,6 +79,7 @@ _OPTIONS = (
     ("--segpendo-limit", "segpendo_limit", int, f"differences detailed in a failure message (default {DEFAULT_LIMIT})"),
     ("--segpendo-timestamp-tolerance", "segpendo_timestamp_tolerance", int, "track timestamps this many ms apart count as equal (default: the profile's)"),
     ("--segpendo-settle", "segpendo_settle", float, f"seconds to wait at most for Pendo traffic to settle (default {DEFAULT_SETTLE:g})"),
+    ("--segpendo-max-age-days", "segpendo_max_age_days", float, "the fake Pendo warns about Track Events older than this, as Pendo does not process them (default 7; 0: off)"),
 )
 
 
@@ -124,7 +126,7 @@ def settings_from_config(config: pytest.Config) -> SegpendoSettings:
             raise pytest.UsageError(f"{source}: unknown profile {value!r} (choose from {', '.join(PROFILES)})")
         if name == "view" and value not in VIEWS:
             raise pytest.UsageError(f"{source}: unknown view {value!r} (choose from state, stream)")
-        if name in ("count", "limit", "timestamp_tolerance", "settle") and value < 0:
+        if name in ("count", "limit", "timestamp_tolerance", "settle", "max_age_days") and value < 0:
             raise pytest.UsageError(f"{source}: must not be negative (got {value})")
         if name == "mix":
             try:
@@ -161,8 +163,8 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def _segpendo_pendo_server() -> Iterator[FakePendo]:
-    with FakePendo() as pendo:
+def _segpendo_pendo_server(pytestconfig: pytest.Config) -> Iterator[FakePendo]:
+    with FakePendo(max_age_days=pytestconfig.stash[_SETTINGS_KEY].max_age_days or None) as pendo:
         yield pendo
 
 

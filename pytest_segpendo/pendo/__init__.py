@@ -25,7 +25,8 @@ class FakePendo(FakeServer):
 
     Keys: ``api_key`` (beacon paths, ``/data/segmentio/<key>``), ``integration_key`` (Metadata API and reads),
     ``track_secret`` (Track Events API). A key given must match; a key left None accepts any non-empty value;
-    a missing key is always refused.
+    a missing key is always refused. ``max_age_days``: Track Events older than this (by the wall clock) get a
+    ``timestamp-old`` warning, as Pendo does not process them; None turns the rule off (for replayed traffic).
     """
 
     app: PendoApp
@@ -42,9 +43,10 @@ class FakePendo(FakeServer):
         max_decompressed: int = 8 << 20,
         journal_limit: int | None = None,
         classic_settings: dict[str, Any] | None = None,
+        max_age_days: float | None = 7,
         log_requests: bool = False,
     ):
-        config = PendoConfig(api_key, integration_key, track_secret, max_body, max_decompressed, journal_limit, dict(classic_settings or {}))
+        config = PendoConfig(api_key, integration_key, track_secret, max_body, max_decompressed, journal_limit, dict(classic_settings or {}), max_age_days)
         self.app = PendoApp(config)
         self.server = ServerThread(self.app, host, port, log_requests=log_requests)
 

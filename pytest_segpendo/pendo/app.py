@@ -49,6 +49,7 @@ class PendoConfig:
     max_decompressed: int = 8 << 20  # bytes once a jzb or gzip body is inflated
     journal_limit: int | None = None  # keep only the last N requests in the journal (None: all)
     classic_settings: dict[str, Any] = field(default_factory=dict)
+    max_age_days: float | None = 7  # Track Events older than this get a `timestamp-old` warning (None: no rule)
 
 
 class _RestConverter(PathConverter):
@@ -194,7 +195,8 @@ class PendoApp(FakeApp):
     def _track(self, request: Request, args: dict[str, Any], entry: dict[str, Any]) -> Response:
         self._check_key(request.headers.get(KEY_HEADER), self.config.track_secret, f"{KEY_HEADER} (the Track Event shared secret)")
         body = read_json(request, self.config.max_body, self.config.max_decompressed)
-        record, warnings = track_body_record(body, int(time.time() * 1000))
+        age = self.config.max_age_days
+        record, warnings = track_body_record(body, int(time.time() * 1000), None if age is None else int(age * 86_400_000))
         if not self.store.knows_event_name(record["event"]) and self.store.event_name_count() >= 5000:
             warnings.append(("event-names", f"event {record['event']!r}: over Pendo's 5,000 track event names per app"))
         self.store.accept(entry, [record], None, warnings)

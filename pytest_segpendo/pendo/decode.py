@@ -161,7 +161,7 @@ def dedupe_key(event: Any) -> tuple[Any, ...] | None:
 _TRACK_FIELDS = ("type", "event", "visitorId", "accountId", "timestamp", "properties", "context")
 
 
-def track_body_record(body: Any, now_ms: int) -> tuple[Record, list[tuple[str, str]]]:
+def track_body_record(body: Any, now_ms: int, max_age_ms: int | None = SEVEN_DAYS_MS) -> tuple[Record, list[tuple[str, str]]]:
     """A Track Events API body -> (track record, warnings as (rule, detail)); BadRequest names a bad field."""
     if isinstance(body, list):
         raise BadRequest(400, "body: must be one JSON object (the Track Events API takes one event per request)")
@@ -204,9 +204,10 @@ def track_body_record(body: Any, now_ms: int) -> tuple[Record, list[tuple[str, s
         if name not in _TRACK_FIELDS:
             warnings.append(("unknown-field", f"{name}: not a Track Events API field; Pendo ignores it"))
     warnings.extend(property_warnings(properties))
-    if stamp < now_ms - SEVEN_DAYS_MS:
+    if max_age_ms is not None and stamp < now_ms - max_age_ms:
         hint = " (it looks like seconds, not milliseconds)" if 0 < stamp < 10**11 else ""
-        warnings.append(("timestamp-old", f"timestamp {stamp} is more than 7 days old: Pendo does not process it{hint}"))
+        days = f"{max_age_ms / 86_400_000:g} days"
+        warnings.append(("timestamp-old", f"timestamp {stamp} is more than {days} old: Pendo does not process it{hint}"))
     record = {
         "kind": "track",
         "event": event,
