@@ -263,6 +263,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         track_secret=args.track_secret,
         max_body=args.max_body,
         journal_limit=args.journal_limit,
+        max_age_days=args.max_age_days or None,
         log_requests=args.log_requests,
     )
     try:
@@ -435,7 +436,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         events = generate(count, seed, scenario)
         source = f"--seed {seed} --count {count} --scenario {scenario}"
-    pendo = FakePendo(host=args.host, port=args.pendo_port, api_key=args.api_key, integration_key=args.integration_key, track_secret=args.track_secret)
+    pendo = FakePendo(
+        host=args.host,
+        port=args.pendo_port,
+        api_key=args.api_key,
+        integration_key=args.integration_key,
+        track_secret=args.track_secret,
+        max_age_days=args.max_age_days or None,
+    )
     try:
         pendo.start()
     except OSError as exc:
@@ -487,37 +495,59 @@ def cmd_check(args: argparse.Namespace) -> int:
 # -- demo -------------------------------------------------------------------------------------------------
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Generate a sample of every scenario, validate it against the Segment Spec, print a table."""
-    from .events import validate_event
+DEMO_MIX = {"saas": 3, "edge": 1, "mobile": 1, "anonymous": 1}
 
-    types = ("identify", "group", "track", "page", "screen", "alias")
-    print(f"segpendo demo: {args.count} events per scenario, seed {args.seed}")
-    header = f"{'scenario':<10} {'sessions':>8} " + " ".join(f"{t:>8}" for t in types) + f" {'invalid':>8}"
-    print(header)
-    print("-" * len(header))
-    failed = 0
-    for scenario in SCENARIOS:
-        counts = dict.fromkeys(types, 0)
-        sessions = invalid = left = 0
-        left = args.count
-        for session in iter_sessions(args.seed, scenario):
-            sessions += 1
-            for event in session.events[:left]:
-                counts[event["type"]] += 1
-                invalid += bool(validate_event(event))
-            left -= min(left, len(session.events))
-            if not left:
-                break
-        failed += invalid
-        print(f"{scenario:<10} {sessions:>8} " + " ".join(f"{counts[t]:>8}" for t in types) + f" {invalid:>8}")
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The whole loop, twice: generated traffic -> the bundled reference relay -> the fake Pendo server ->
+    diff with profile track-api+metadata; then the same against a broken relay. Exit 0 when the correct relay
+    conforms and the broken one is caught."""
+    from .check import run_check
+    from .pendo import FakePendo
+    from .relay import BROKEN, BUGS, Relay
+    from .traffic import generate
+
+    bugs = tuple(args.bug) or BROKEN
+    for bug in bugs:
+        if bug not in BUGS:
+            raise UsageError(f"segpendo demo: unknown bug {bug!r} (choose from {', '.join(BUGS)})")
+    mix = ",".join(f"{k}={v}" for k, v in DEMO_MIX.items())
+    events = generate(args.count, args.seed, mix=DEMO_MIX)
+    keys = {"track_secret": "demo-track-secret", "integration_key": "demo-integration-key"}
+    secret = "demo-webhook-secret"
+    print(f"segpendo demo: {len(events):,} Segment events (seed {args.seed}, mix {mix}), profile track-api+metadata")
+    print("system under test: the bundled reference relay (signed Segment webhooks in; Pendo Track Events and Metadata APIs out)")
+    outcomes = []
+    for title, relay_bugs in (("the correct relay", ()), (f"a broken relay (bugs: {', '.join(bugs)})", bugs)):
+        print()
+        print(f"== {title}")
+        with FakePendo(max_age_days=None, **keys) as pendo, Relay(pendo.url, secret=secret, bugs=relay_bugs, **keys) as relay:
+            result = run_check(
+                events,
+                relay.url,
+                pendo=pendo,
+                via="webhook",
+                profile="track-api+metadata",
+                delivery_options={"secret": secret, "concurrency": 4},
+                overrides={"limit": args.limit},
+                quiet=0.1,
+                seed=args.seed,
+                reproduce=f"segpendo demo --seed {args.seed} --count {args.count}" + "".join(f" --bug {b}" for b in relay_bugs),
+            )
+            relay.check()
+            pendo.check()
+        assert result.delivery is not None
+        print(result.delivery.summary())
+        print(result.report.format())
+        outcomes.append(result.report)
+    good, bad = outcomes
     print()
-    if failed:
-        print(f"{failed} generated events broke the Segment Spec")
-        return EXIT_PROBLEMS
-    print("every generated event follows the Segment Spec.")
-    print(f"try: segpendo generate --seed {args.seed} --count 5 --scenario edge | segpendo validate -")
-    return EXIT_OK
+    if good.conforms and not bad.conforms:
+        print(f"verdict: the correct relay conforms; the broken one is caught ({sum(bad.summary[k] for k in ('missing', 'unexpected', 'changed', 'duplicated', 'rejected')):,} records differ).")
+        print("next: docs/pytest.md shows the same check as a pytest test (the segpendo fixture); segpendo check runs it against your own system.")
+        return EXIT_OK
+    print("verdict: unexpected: " + ("the correct relay does not conform" if not good.conforms else "the broken relay was not caught"))
+    return EXIT_PROBLEMS
 
 
 # -- parser -----------------------------------------------------------------------------------------------
@@ -584,6 +614,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--track-secret", metavar="K", help="the Track Event shared secret (x-pendo-integration-key on /data/track)")
     sv.add_argument("--max-body", type=_non_negative, default=1 << 20, metavar="BYTES", help="largest request body accepted (default 1 MiB)")
     sv.add_argument("--journal-limit", type=_non_negative, default=None, metavar="N", help="keep only the last N requests in the journal")
+    sv.add_argument("--max-age-days", type=float, default=7, metavar="D", help="warn about Track Events older than D days, as Pendo does not process them (default 7; 0: off)")
     sv.add_argument("--log-requests", action="store_true", help="log every request on stderr")
     sv.set_defaults(func=cmd_serve)
 
@@ -661,12 +692,19 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--max-attempts", type=_non_negative, default=5, metavar="N", help="attempts per request (default 5)")
     ck.add_argument("--settle", type=float, default=10.0, metavar="S", help="wait at most this long for Pendo traffic to settle (default 10)")
     ck.add_argument("--quiet", type=float, default=0.2, metavar="S", help="settled = no Pendo request for this long (default 0.2)")
+    ck.add_argument("--max-age-days", type=float, default=7, metavar="D", help="warn about Track Events older than D days, as Pendo does not process them (default 7; 0: off)")
     diff_options(ck)
     ck.set_defaults(func=cmd_check)
 
-    demo = sub.add_parser("demo", help="run the toolkit on bundled defaults", description="Generate and validate a sample of every scenario.")
+    demo = sub.add_parser(
+        "demo",
+        help="the whole loop on a bundled relay, correct and broken",
+        description="Send generated traffic through the bundled reference relay to the fake Pendo server and check it; then the same with a broken relay.",
+    )
     demo.add_argument("--seed", type=_integer, default=2026, help="seed (default 2026)")
-    demo.add_argument("--count", type=_non_negative, default=1000, help="events per scenario (default 1000)")
+    demo.add_argument("--count", type=_non_negative, default=1000, help="events to send (default 1000)")
+    demo.add_argument("--bug", action="append", default=[], metavar="NAME", help="the broken relay's bug (repeatable; default: account-lost, non-string-traits-dropped)")
+    demo.add_argument("--limit", type=_non_negative, default=8, metavar="K", help="differences detailed (default 8)")
     demo.set_defaults(func=cmd_demo)
     return parser
 

@@ -195,7 +195,13 @@ def test_the_text_report_shows_the_first_k_and_counts_the_rest() -> None:
     report = diff(expected, observed, DiffOptions(view="state", limit=4))
     lines = report.format().splitlines()
     assert lines[0] == "segpendo: Pendo did not get what was expected (state view): 30 changed; 0 of 30 expected records matched"
-    assert lines[1] == 'changed visitor "u0":'.rjust(len('changed visitor "u0":') + 2)
+    assert lines[1:5] == [
+        "  fields that differ most:",
+        '    visitor metadata.a: 30 records (e.g. expected 1, got 0)',
+        '    visitor metadata.b: 30 records (e.g. expected 2, got 0)',
+        '    visitor metadata.c: 30 records (e.g. expected 3, got 0)',
+    ]
+    assert lines[7:9] == ["    ... and 2 more fields", '  changed visitor "u0":']
     assert "    ... and 2 more fields" in [line[2:] for line in lines]
     assert "  ... and 26 more differences (the JSON report lists them all)" in lines
     assert lines[-1].startswith("summary: missing 0; unexpected 0; changed 30 (visitor 30)")

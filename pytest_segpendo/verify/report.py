@@ -261,10 +261,31 @@ class DiffReport:
             parts.append(f"{key} {count:,}" + (f" ({detail})" if count and detail else ""))
         return "summary: " + "; ".join(parts)
 
+    def field_counts(self) -> list[tuple[str, int, FieldDiff]]:
+        """Changed fields across records, most frequent first: ``("track accountId", 88, first example)``.
+        List indexes are folded (``properties.items[*].sku``) so one bug counts as one line."""
+        counts: dict[str, list[Any]] = {}
+        for d in self.differences:
+            if d.cls != "changed":
+                continue
+            for f in d.fields:
+                key = f"{d.kind} " + format_path(tuple("*" if isinstance(p, int) else p for p in f.path)).replace("[\"*\"]", "[*]")
+                entry = counts.setdefault(key, [0, f])
+                entry[0] += 1
+        return sorted(((k, n, f) for k, (n, f) in counts.items()), key=lambda item: (-item[1], item[0]))
+
     def format(self, limit: int | None = None) -> str:
-        """The human report: headline, the first ``limit`` failing differences, warnings, summary, reproduce."""
+        """The human report: headline, the fields that differ most, the first ``limit`` failing differences,
+        warnings, ignored events, summary, reproduce."""
         limit = self.limit if limit is None else limit
         lines = [self.headline()]
+        top = self.field_counts()
+        if len(top) > 1 or (top and top[0][1] > 1):
+            lines.append("  fields that differ most:")
+            for key, n, example in top[:5]:
+                lines.append(f"    {key}: {n:,} record{'s' if n > 1 else ''} (e.g. expected {_value(example.expected, 40)}, got {_value(example.actual, 40)})")
+            if len(top) > 5:
+                lines.append(f"    ... and {len(top) - 5} more fields")
         failing = self.failing()
         for d in failing[:limit]:
             lines.extend("  " + line for line in d.lines())
