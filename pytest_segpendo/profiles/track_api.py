@@ -72,7 +72,8 @@ ACCOUNT_METADATA = ActionSpec(
     },
     does=(
         "A group call with traits becomes `[{accountId, values: traits}]`. `parentAccount` is not lifted: it is "
-        "an ordinary trait here (override the mapping to change that)."
+        "an ordinary trait here (override the mapping to change that). A groupId already of the form "
+        "`parent::child` names its parent account (`parentAccountId` = the part before `::`)."
     ),
 )
 
@@ -128,14 +129,15 @@ class TrackApiProfile(Profile):
             values = payload.get("values")
             if not isinstance(values, dict) or not values:
                 return "group without traits: no metadata to set"
-            emit(account_record(account, values))
+            # an id already in Pendo's `parent::child` form names its parent account, as the agent reads it
+            emit(account_record(account, values, account.split("::")[0] if "::" in account else None))
             return None
         raise AssertionError(action.kind)
 
     def _track(self, event: dict[str, Any], payload: dict[str, Any], emit: Emit) -> str | None:
         name = payload.get("event")
-        if not isinstance(name, str):
-            return "track without an event name"
+        if not isinstance(name, str) or name == "":
+            return "track without an event name (the Track Events API refuses it)"
         visitor = _id(payload.get("visitorId"))
         if visitor is None:
             mode = self.settings["anonymousTracks"]
