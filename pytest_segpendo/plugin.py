@@ -291,7 +291,7 @@ def _traffic_factory(s: SegpendoSettings) -> TrafficFactory:
 # -- the conformance fixture -----------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(repr=False)
 class Segpendo:
     """The ``segpendo`` fixture: traffic, the fakes, the expectation and the verdict for one test.
 
@@ -308,6 +308,9 @@ class Segpendo:
     _segment: Callable[[], FakeSegment]
     _events: list[dict[str, Any]] | None = None
     reports: list[DiffReport] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"<segpendo profile={self.profile} seed={self.seed} pendo={self.pendo_server.url}>"
 
     @property
     def pendo(self) -> FakePendo:
@@ -361,13 +364,13 @@ class Segpendo:
     def _hooks(self, profile: str) -> tuple[Callable[[list[dict[str, Any]]], None], Callable[[list[dict[str, Any]]], None], list[Matcher]]:
         hook = self.request.config.hook
         matchers: list[Matcher] = []
-        hook.segpendo_add_matchers(matchers=matchers, profile=profile, request=self.request)
+        hook.pytest_segpendo_add_matchers(matchers=matchers, profile=profile, request=self.request)
 
         def adjust(records: list[dict[str, Any]]) -> None:
-            hook.segpendo_adjust_expected(records=records, profile=profile, request=self.request)
+            hook.pytest_segpendo_adjust_expected(records=records, profile=profile, request=self.request)
 
         def normalise(records: list[dict[str, Any]]) -> None:
-            hook.segpendo_normalise_observed(records=records, profile=profile, request=self.request)
+            hook.pytest_segpendo_normalise_observed(records=records, profile=profile, request=self.request)
 
         return adjust, normalise, matchers
 
@@ -479,7 +482,7 @@ class Segpendo:
         self.reports.append(report)
         config = self.request.config
         node = self.request.node
-        config.hook.segpendo_report(report=report, nodeid=node.nodeid, config=config)
+        config.hook.pytest_segpendo_report(report=report, nodeid=node.nodeid, config=config)
         node.stash.setdefault(_REPORTS_KEY, []).append(report.as_json(limit=self.settings.limit))
         if len(self.reports) == 1:  # JUnit XML <properties> of the test (and xdist carries them)
             node.user_properties.extend(report.junit_properties())
@@ -554,7 +557,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             s = r["summary"]
             counts = ", ".join(f"{k} {s[k]:,}" for k in ("missing", "unexpected", "changed", "duplicated", "rejected") if s[k])
             verdict = "conforms" if r["conforms"] else "DIFFERS"
-            extra = f" ignored {s['ignored']:,}" if s["ignored"] else ""
+            extra = f"; ignored {s['ignored']:,}" if s["ignored"] else ""
             tr.write_line(
                 f"{verdict:8} {nodeid}  profile={r['profile']} view={r['view']}  matched {r['matched']:,}/{r['expected']:,}"
                 + (f"; {counts}" if counts else "")
