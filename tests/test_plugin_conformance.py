@@ -341,7 +341,7 @@ def test_json_report_file_and_junit_properties(relay_conftest: pytest.Pytester) 
     bad = data["tests"][1]["reports"][0]
     assert bad["seed"] == 0 and len(bad["differences"]) == 5, "the file holds the first K differences of each test"
     paths = {f["path"] for d in bad["differences"] if d["class"] == "changed" for f in d["fields"]}
-    assert paths and all(p.startswith("properties.") for p in paths), paths
+    assert paths and all(p == "properties" or p.startswith("properties.") for p in paths), paths
     tree = ET.parse(relay_conftest.path / "junit.xml")
     props = {(case.get("name"), p.get("name")): p.get("value") for case in tree.iter("testcase") for p in case.iter("property")}
     assert props[("test_good", "segpendo_conforms")] == "true"
