@@ -1,7 +1,8 @@
 """Every code block in docs/ runs: the docs cannot drift from the code.
 
 - ```python blocks run in order, one namespace per page; a block whose first line is ``# test_NAME.py`` is a
-  pytest file instead, run with pytester, and all its tests must pass;
+  pytest file instead, run with pytester, and all its tests must pass; one whose first line is
+  ``# conftest.py`` is the ``conftest.py`` of the page's test files that follow;
 - ```console blocks: each ``$ command`` runs in bash in a scratch directory (shared by the page's blocks); it
   must exit 0, or N when the line ends in ``# exit N``; the lines under it are expected output, each of which
   must appear in the actual output in order (``...`` matches any lines);
@@ -71,6 +72,9 @@ def test_python_blocks_run(path: Path, pytester: pytest.Pytester) -> None:
         if block.lang != "python":
             continue
         first = block.code.splitlines()[0].strip()
+        if re.fullmatch(r"#\s*conftest\.py", first):
+            pytester.makeconftest(block.code)  # for the page's test files that follow
+            continue
         name = re.fullmatch(r"#\s*(test_\w+\.py)", first)
         if name:
             pytester.makepyfile(**{name.group(1)[:-3]: block.code})

@@ -347,3 +347,14 @@ def test_a_large_group_of_one_identity_pairs_each_record_with_its_nearest_in_tim
     report = diff(expected, observed, STREAM)
     assert report.summary["changed"] == 150
     assert all(d.expected["timestamp"] == d.observed["timestamp"] for d in report)
+
+
+def test_the_report_text_shown_in_docs_verify_md_is_what_the_example_prints() -> None:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "verify.md").read_text(encoding="utf-8")
+    code, shown = re.search(r"```python\n(.*?)```\n\nprints\n\n```text\n(.*?)```", text, re.S).groups()  # type: ignore[union-attr]
+    namespace: dict[str, Any] = {}
+    exec(code.replace("print(report.format())", ""), namespace)
+    assert namespace["report"].format() + "\n" == shown
