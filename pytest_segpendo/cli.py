@@ -13,7 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from . import __version__
 from .events import validate_lines
@@ -156,7 +156,7 @@ def _read_json_file(path: str, what: str, command: str) -> object:
         raise UsageError(f"segpendo {command}: {what} {path} is not JSON: {exc}") from None
 
 
-def _events(path: str, command: str, check_spec: bool) -> Iterator[dict]:
+def _events(path: str, command: str, check_spec: bool) -> Iterator[dict[str, Any]]:
     """The events of a JSONL file, parsed (and checked) as they are consumed; a bad line is a usage error
     (exit 2) naming the file and the line."""
     from .events import validate_event
@@ -339,7 +339,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 # -- diff and check ---------------------------------------------------------------------------------------
 
 
-def _records(path: str, command: str) -> list[dict]:
+def _records(path: str, command: str) -> list[dict[str, Any]]:
     """The records of a JSONL file; a line that is not a record is a usage error naming the file and line."""
     from .jsonl import JsonlError, iter_values
     from .records import record_errors
@@ -377,7 +377,7 @@ def _diff_options(args: argparse.Namespace, command: str, hints: object | None) 
         raise UsageError(f"segpendo {command}: {exc}") from None
 
 
-def _write_report(path: str | None, document: dict, command: str) -> None:
+def _write_report(path: str | None, document: dict[str, Any], command: str) -> None:
     if not path:
         return
     try:
@@ -513,7 +513,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             raise UsageError(f"segpendo demo: unknown bug {bug!r} (choose from {', '.join(BUGS)})")
     mix = ",".join(f"{k}={v}" for k, v in DEMO_MIX.items())
     events = generate(args.count, args.seed, mix=DEMO_MIX)
-    keys = {"track_secret": "demo-track-secret", "integration_key": "demo-integration-key"}
+    track_secret, integration_key = "demo-track-secret", "demo-integration-key"
     secret = "demo-webhook-secret"
     print(f"segpendo demo: {len(events):,} Segment events (seed {args.seed}, mix {mix}), profile track-api+metadata")
     print("system under test: the bundled reference relay (signed Segment webhooks in; Pendo Track Events and Metadata APIs out)")
@@ -521,7 +521,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for title, relay_bugs in (("the correct relay", ()), (f"a broken relay (bugs: {', '.join(bugs)})", bugs)):
         print()
         print(f"== {title}")
-        with FakePendo(max_age_days=None, **keys) as pendo, Relay(pendo.url, secret=secret, bugs=relay_bugs, **keys) as relay:
+        with FakePendo(max_age_days=None, track_secret=track_secret, integration_key=integration_key) as pendo, Relay(
+            pendo.url, track_secret=track_secret, integration_key=integration_key, secret=secret, bugs=relay_bugs
+        ) as relay:
             result = run_check(
                 events,
                 relay.url,

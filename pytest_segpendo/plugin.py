@@ -5,7 +5,7 @@ fakes and the traffic, the ``segpendo`` conformance fixture, hooks, assertion me
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -375,7 +375,7 @@ class Segpendo:
         return adjust, normalise, matchers
 
     def _overrides(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        over = {"limit": self.settings.limit}
+        over: dict[str, Any] = {"limit": self.settings.limit}
         if self.settings.view:
             over["view"] = self.settings.view
         if self.settings.timestamp_tolerance is not None:
@@ -508,12 +508,12 @@ def segpendo(
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if call.when == "call":
         found = item.stash.get(_REPORTS_KEY, None)
         if found:
-            report.segpendo = found  # a plain attribute: xdist serialises it with the report
+            setattr(report, "segpendo", found)  # a plain attribute: xdist serialises it with the report
     return report
 
 
@@ -540,7 +540,7 @@ def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, righ
     report = observed.last_report
     if report is None:
         target = other.records if isinstance(other, Observed) else other
-        report = compare(target, observed)  # type: ignore[arg-type]
+        report = compare(target if isinstance(target, Expectation) else list(target), observed)
     lines = report.format(limit=config.stash[_SETTINGS_KEY].limit).splitlines()
     return ["observed Pendo records == expected: " + lines[0].removeprefix("segpendo: "), *lines[1:]]
 

@@ -64,7 +64,7 @@ class Observed:
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (Expectation, list, tuple)):
-            return self.compare(other).conforms  # type: ignore[arg-type]
+            return self.compare(other if isinstance(other, Expectation) else list(other)).conforms
         if isinstance(other, Observed):
             return self.compare(other.records).conforms
         return NotImplemented

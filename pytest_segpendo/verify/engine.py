@@ -33,6 +33,7 @@ from ..profiles.agent import ANONYMOUS_PATTERN, TEMP_PREFIX
 from ..records import ENTITY_KINDS, collapse_repeats, state_view
 from .report import ABSENT, KIND_ORDER, Difference, DiffReport, FieldDiff, label, sort_differences
 
+_orjson: Any
 try:
     import orjson as _orjson
 except ImportError:  # pragma: no cover - orjson is a dependency
@@ -215,19 +216,19 @@ class _Normaliser:
         # which expected records carry an agent field (then it is compared for them)
         self.agent_expected: set[tuple[str, Any, tuple[str, ...]]] = set()
         for r in expected:
-            kind = r.get("kind")
-            if kind in ("visitor",):
+            kind = str(r.get("kind"))
+            if kind == "visitor":
                 self.expected_ids.add(str(_id_string(r.get("id"))))
             elif kind == "track":
                 self.expected_ids.add(str(_id_string(r.get("visitorId"))))
-            for segs in self.agent.get(kind, ()):  # type: ignore[arg-type]
+            for segs in self.agent.get(kind, ()):
                 if _has(r, segs):
                     self.agent_expected.add((kind, None if kind == "track" else r.get("id"), segs))
         if options.anonymous_ids:
             self.pattern = ANONYMOUS_PATTERN in self.expected_ids
 
     def __call__(self, record: Record, observed: bool) -> Record:
-        kind = record.get("kind")
+        kind = str(record.get("kind"))
         out = record
         if self.options.ids_as_strings:
             for f in ID_FIELDS:
@@ -237,16 +238,16 @@ class _Normaliser:
                         out = dict(record)
                     out[f] = _id_string(v)
         if self.pattern and observed:
-            f = "id" if kind == "visitor" else "visitorId" if kind == "track" else None
-            v = out.get(f) if f else None
+            name = "id" if kind == "visitor" else "visitorId" if kind == "track" else ""
+            v = out.get(name) if name else None
             if isinstance(v, str) and v.startswith(TEMP_PREFIX) and v not in self.expected_ids:
                 if out is record:
                     out = dict(record)
-                out[f] = ANONYMOUS_PATTERN  # type: ignore[index]
-        for segs in self.ignore.get(kind, ()):  # type: ignore[arg-type]
+                out[name] = ANONYMOUS_PATTERN
+        for segs in self.ignore.get(kind, ()):
             out = _strip(out, segs)
         if observed:
-            for segs in self.agent.get(kind, ()):  # type: ignore[arg-type]
+            for segs in self.agent.get(kind, ()):
                 if (kind, None if kind == "track" else out.get("id"), segs) not in self.agent_expected:
                     out = _strip(out, segs)
         return out
@@ -267,7 +268,8 @@ def _key(record: Any) -> int:
 def _canonical(record: Any) -> bytes:
     if _orjson is not None:
         try:
-            return _orjson.dumps(record, option=_orjson.OPT_SORT_KEYS)
+            data: bytes = _orjson.dumps(record, option=_orjson.OPT_SORT_KEYS)
+            return data
         except (TypeError, _orjson.JSONEncodeError):
             pass
     return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr).encode()
