@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -23,7 +23,7 @@ from .server import ServerThread
 
 __all__ = ["FakeApp", "FakeServer", "RequestJournal"]
 
-Handler = Callable[[Request, dict[str, Any], dict[str, Any]], Response]
+Handler = Callable[[Request, Mapping[str, Any], dict[str, Any]], Response]
 JOURNAL_HEADERS = frozenset(
     {"content-type", "content-encoding", "content-length", "user-agent", "origin", "x-pendo-integration-key", "x-retry-count", "authorization"}
 )
@@ -139,7 +139,7 @@ class FakeApp:
         finally:
             self.store.end()
 
-    def _dispatch(self, request: Request, endpoint: str, args: dict[str, Any]) -> Response:
+    def _dispatch(self, request: Request, endpoint: str, args: Mapping[str, Any]) -> Response:
         if request.method == "OPTIONS":
             answer = self.preflight(request)
             if answer is not None:
@@ -231,7 +231,8 @@ class FakeServer:
     @property
     def rejected(self) -> list[dict[str, Any]]:
         """Every refused request: ``{request, route, method, path, status, reason}``."""
-        return self.app.store.snapshot()["rejected"]
+        rejected: list[dict[str, Any]] = self.app.store.snapshot()["rejected"]
+        return rejected
 
     def requests(self) -> list[dict[str, Any]]:
         """The request journal, oldest first."""

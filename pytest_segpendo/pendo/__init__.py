@@ -65,12 +65,14 @@ class FakePendo(FakeServer):
     @property
     def warnings(self) -> list[dict[str, Any]]:
         """Accepted data that breaks a rule Pendo applies after accepting (property names, size, age)."""
-        return self.app.store.snapshot()["warnings"]
+        warnings: list[dict[str, Any]] = self.app.store.snapshot()["warnings"]
+        return warnings
 
     @property
     def ignored(self) -> list[dict[str, Any]]:
         """Events accepted on ``/data/segmentio`` that the classic destination does not turn into records."""
-        return self.app.store.snapshot()["ignored"]
+        ignored: list[dict[str, Any]] = self.app.store.snapshot()["ignored"]
+        return ignored
 
     @property
     def duplicates(self) -> int:

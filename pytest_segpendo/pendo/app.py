@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -98,6 +99,8 @@ def _raw_segments(environ: dict[str, Any], prefix: str) -> list[str]:
 class PendoApp(FakeApp):
     """The WSGI app; its state is in ``store`` and its fault rules in ``faults``."""
 
+    store: PendoStore
+
     def __init__(self, config: PendoConfig | None = None):
         self.config = config or PendoConfig()
         self.store = PendoStore(self.config.journal_limit)
@@ -133,7 +136,7 @@ class PendoApp(FakeApp):
             raise BadRequest(403, f"{what}: not the configured key")
 
     # -- agent beacons ---------------------------------------------------------------------------------------
-    def _beacon(self, request: Request, args: dict[str, Any], entry: dict[str, Any]) -> Response:
+    def _beacon(self, request: Request, args: Mapping[str, Any], entry: dict[str, Any]) -> Response:
         route = entry["route"]
         self._check_key(args.get("key"), self.config.api_key, f"{route}: API key in the path (/data/{route}/<apiKey>)")
         if route == "log.gif":
@@ -167,7 +170,7 @@ class PendoApp(FakeApp):
         self.store.accept(entry, records, "agent", warnings, duplicates=sum(seen))
         return _gif(request)
 
-    def _guide_json(self, request: Request, args: dict[str, Any], entry: dict[str, Any]) -> Response:
+    def _guide_json(self, request: Request, args: Mapping[str, Any], entry: dict[str, Any]) -> Response:
         self._check_key(args.get("key"), self.config.api_key, "guide.json: API key in the path")
         if request.method == "POST":
             payload = read_json(request, self.config.max_body, self.config.max_decompressed)
@@ -184,7 +187,7 @@ class PendoApp(FakeApp):
             answer["id"] = request.args["id"]
         return json_response(answer)
 
-    def _errorlog(self, request: Request, args: dict[str, Any], entry: dict[str, Any]) -> Response:
+    def _errorlog(self, request: Request, args: Mapping[str, Any], entry: dict[str, Any]) -> Response:
         self._check_key(request.args.get("apiKey"), self.config.api_key, "errorlog: apiKey query parameter")
         body = read_json(request, self.config.max_body, self.config.max_decompressed)
         entry.update(error=body.get("error") if isinstance(body, dict) else None)
@@ -192,7 +195,7 @@ class PendoApp(FakeApp):
         return Response(status=200)
 
     # -- server-side APIs ------------------------------------------------------------------------------------
-    def _track(self, request: Request, args: dict[str, Any], entry: dict[str, Any]) -> Response:
+    def _track(self, request: Request, args: Mapping[str, Any], entry: dict[str, Any]) -> Response:
         self._check_key(request.headers.get(KEY_HEADER), self.config.track_secret, f"{KEY_HEADER} (the Track Event shared secret)")
         body = read_json(request, self.config.max_body, self.config.max_decompressed)
         age = self.config.max_age_days
@@ -202,7 +205,7 @@ class PendoApp(FakeApp):
         self.store.accept(entry, [record], None, warnings)
         return Response(status=200)
 
-    def _metadata_kind_group(self, args: dict[str, Any]) -> tuple[str, str]:
+    def _metadata_kind_group(self, args: Mapping[str, Any]) -> tuple[str, str]:
         kind, group = args["kind"], args["group"]
         if kind not in KINDS:
             raise BadRequest(404, f"metadata kind {kind!r}: use visitor or account")
@@ -210,7 +213,7 @@ class PendoApp(FakeApp):
             raise BadRequest(404, f"metadata group {group!r}: use agent or custom")
         return kind, group
 
-    def _metadata(self, request: Request, args: dict[str, Any], entry: dict[str, Any]) -> Response:
+    def _metadata(self, request: Request, args: Mapping[str, Any], entry: dict[str, Any]) -> Response:
         self._check_key(request.headers.get(KEY_HEADER), self.config.integration_key, f"{KEY_HEADER} (an integration key)")
         kind, group = self._metadata_kind_group(args)
         body = read_json(request, self.config.max_body, self.config.max_decompressed)
@@ -227,7 +230,7 @@ class PendoApp(FakeApp):
         self.store.accept(entry, records, group, warnings)
         return json_response({"total": len(items), "updated": len(records), "failed": len(missing), "missing": missing})
 
-    def _metadata_value(self, request: Request, args: dict[str, Any], entry: dict[str, Any]) -> Response:
+    def _metadata_value(self, request: Request, args: Mapping[str, Any], entry: dict[str, Any]) -> Response:
         self._check_key(request.headers.get(KEY_HEADER), self.config.integration_key, f"{KEY_HEADER} (an integration key)")
         kind, group = self._metadata_kind_group(args)
         segments = _raw_segments(request.environ, f"/api/v1/metadata/{kind}/{group}/value/")
@@ -238,7 +241,7 @@ class PendoApp(FakeApp):
         self.store.accept(entry, [_entity_record(kind, ident, {name: value})], group, field_warnings({name: value}, "field"))
         return Response(status=200)
 
-    def _schema(self, request: Request, args: dict[str, Any], entry: dict[str, Any]) -> Response:
+    def _schema(self, request: Request, args: Mapping[str, Any], entry: dict[str, Any]) -> Response:
         self._check_key(request.headers.get(KEY_HEADER), self.config.integration_key, f"{KEY_HEADER} (an integration key)")
         kind = args["kind"]
         if kind not in (*KINDS, "parentAccount"):
@@ -246,7 +249,7 @@ class PendoApp(FakeApp):
         self.store.accept(entry, [])
         return json_response(self.store.schema(kind))
 
-    def _read_entity(self, request: Request, args: dict[str, Any], entry: dict[str, Any]) -> Response:
+    def _read_entity(self, request: Request, args: Mapping[str, Any], entry: dict[str, Any]) -> Response:
         self._check_key(request.headers.get(KEY_HEADER), self.config.integration_key, f"{KEY_HEADER} (an integration key)")
         kind = entry["route"]
         segments = _raw_segments(request.environ, f"/api/v1/{kind}/")
@@ -257,7 +260,7 @@ class PendoApp(FakeApp):
             return json_response({"error": f"{kind} {ident!r} not found", "status": 404}, 404)
         return json_response({f"{kind}Id": ident, "metadata": groups})
 
-    def _segmentio(self, request: Request, args: dict[str, Any], entry: dict[str, Any]) -> Response:
+    def _segmentio(self, request: Request, args: Mapping[str, Any], entry: dict[str, Any]) -> Response:
         self._check_key(args.get("key"), self.config.api_key, "segmentio: API key in the path (/data/segmentio/<apiKey>)")
         body = read_json(request, self.config.max_body, self.config.max_decompressed)
         events = body if isinstance(body, list) else [body]

@@ -50,7 +50,8 @@ class FakeSegment(FakeServer):
     def events(self) -> list[dict[str, Any]]:
         """The captured events, in arrival order, as Segment would deliver them (receivedAt set, batch
         context merged); each messageId once."""
-        return self.app.store.snapshot()["events"]
+        events: list[dict[str, Any]] = self.app.store.snapshot()["events"]
+        return events
 
     @property
     def duplicates(self) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +101,8 @@ def _url_map() -> Map:
 class SegmentApp(FakeApp):
     """The WSGI app of the fake Segment Tracking API."""
 
+    store: SegmentStore
+
     def __init__(self, config: SegmentConfig | None = None):
         self.config = config or SegmentConfig()
         self.store = SegmentStore(self.config.journal_limit)
@@ -172,7 +175,7 @@ class SegmentApp(FakeApp):
                 raise BadRequest(400, exc.reason, code="payload_too_large") from None
             raise
 
-    def _single(self, request: Request, args: dict[str, Any], entry: dict[str, Any]) -> Response:
+    def _single(self, request: Request, args: Mapping[str, Any], entry: dict[str, Any]) -> Response:
         body = self._read(request, min(self.config.max_body, MAX_EVENT_BYTES * 4))
         self._write_key(request, body)
         if not isinstance(body, dict):
@@ -180,7 +183,7 @@ class SegmentApp(FakeApp):
         event = {**body, "type": entry["route"]}
         return self._take(entry, [event], {})
 
-    def _batch(self, request: Request, args: dict[str, Any], entry: dict[str, Any]) -> Response:
+    def _batch(self, request: Request, args: Mapping[str, Any], entry: dict[str, Any]) -> Response:
         body = self._read(request, self.config.max_body)
         self._write_key(request, body)
         if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
