@@ -273,7 +273,7 @@ class Profile:
             override = overrides.pop(spec.name, {})
             actions.append(self._build(spec, override, where))
         for name, override in overrides.items():
-            kind = override.get("kind")
+            kind: Any = override.get("kind")  # user JSON: any value, looked up as given
             base = specs.get(kind) or kinds.get(kind)
             if base is None:
                 choices = ", ".join(sorted(set(specs)))

@@ -16,7 +16,11 @@ from ..records import account_record, parent_account_record, visitor_record
 from .agent import DELIMITER, is_valid_id
 from .base import Action, ActionSpec, CompareHints, Emit, FieldSpec, Profile, Setting
 
-P = lambda path: {"@path": path}  # noqa: E731
+
+def P(path: str) -> dict[str, str]:
+    return {"@path": path}
+
+
 SOURCE = "analytics.js-integrations integrations/pendo/lib/index.js"
 
 IDENTIFY = ActionSpec(

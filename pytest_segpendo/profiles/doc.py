@@ -100,8 +100,8 @@ def render() -> str:
             out.append(f"\n#### `{action.name}`: {action.title}\n\n")
             out.append(f"Subscription `{action.subscription}`. {action.does}{fixed}\n\n")
             out.append("| field | default mapping | Pendo | source |\n|---|---|---|---|\n")
-            for field, spec in action.fields.items():
-                out.append(f"| `{field}` | {_code(spec.mapping)} | {spec.target} | {spec.source} |\n")
+            for field, field_spec in action.fields.items():
+                out.append(f"| `{field}` | {_code(field_spec.mapping)} | {field_spec.target} | {field_spec.source} |\n")
         out.append(f"\n### Ignored\n\n{cls.ignored_note}\n")
         hints = cls.hints
         out.append("\n### Comparing\n\n")

@@ -10,7 +10,10 @@ from ..mapping.js import js_string
 from ..records import account_record, track_record, visitor_record
 from .base import Action, ActionSpec, CompareHints, Emit, FieldSpec, Profile, Setting
 
-P = lambda path: {"@path": path}  # noqa: E731
+
+def P(path: str) -> dict[str, str]:
+    return {"@path": path}
+
 
 TRACK_SOURCE = "Pendo Track Events API (support.pendo.io 360032294291; Tealium connector field table)"
 META_SOURCE = "Pendo v1 Metadata API, bulk set values (spec/pendo.md 2.1)"
@@ -91,7 +94,7 @@ class TrackApiProfile(Profile):
         "Stateless: each Segment track event is one Track Events API call. The exact mapping Pendo's article "
         "prescribes could not be read; this is the toolkit's documented default and every field can be overridden."
     )
-    sources = ("spec/mapping.md, profile track-api", TRACK_SOURCE)
+    sources: tuple[str, ...] = ("spec/mapping.md, profile track-api", TRACK_SOURCE)
     settings_spec = {
         "anonymousTracks": Setting(
             "skip",
@@ -100,7 +103,7 @@ class TrackApiProfile(Profile):
             ("skip", "anonymousId", "pendoAnonymous"),
         ),
     }
-    action_specs = (TRACK_EVENT,)
+    action_specs: tuple[ActionSpec, ...] = (TRACK_EVENT,)
     hints = CompareHints(view="stream", timestamp_tolerance_ms=0)
     ignored_note = "identify, group, page, screen and alias produce nothing (track events only)."
 

@@ -18,7 +18,10 @@ from ..mapping.kit import _assign
 from .agent import Agent
 from .base import Action, ActionSpec, CompareHints, Emit, FieldSpec, Profile, Setting
 
-P = lambda path: {"@path": path}  # noqa: E731
+
+def P(path: str) -> dict[str, str]:
+    return {"@path": path}
+
 
 SOURCE = "action-destinations pendo-web-actions"
 
@@ -257,10 +260,10 @@ class WebActionsProfile(Profile):
                 emit(record)
             return None
         if action.kind == "track":
-            record = b.agent.track(payload.get("event", UNDEFINED), payload.get("metadata", UNDEFINED), self._now)
-            if record is None:
+            tracked = b.agent.track(payload.get("event", UNDEFINED), payload.get("metadata", UNDEFINED), self._now)
+            if tracked is None:
                 return "track with a missing or empty event name: the agent sends nothing"
-            emit(record)
+            emit(tracked)
             return None
         raise AssertionError(action.kind)
 
@@ -275,6 +278,8 @@ def _spread(value: Any) -> dict[str, Any]:
 
 
 def _path_of(mapping: Any) -> str | None:
-    if isinstance(mapping, dict) and isinstance(mapping.get("@path"), str):
-        return mapping["@path"]
+    if isinstance(mapping, dict):
+        path = mapping.get("@path")
+        if isinstance(path, str):
+            return path
     return None
