@@ -139,11 +139,11 @@ def timestamp_ms(value: object) -> int | None:
     fast = _COMMON.fullmatch(value)  # the form Segment's libraries write: 2026-01-05T09:00:00.123Z
     if fast:
         date_part, hour, minute, second, millis = fast.groups()
-        day = _DAY_CACHE.get(date_part)
-        if day is None and is_iso8601(date_part):
-            day = _DAY_CACHE[date_part] = _days_from_civil(int(value[:4]), int(value[5:7]), int(value[8:10])) * 86_400_000
-        if day is not None:
-            return day + int(hour) * 3_600_000 + int(minute) * 60_000 + int(second) * 1000 + int(millis)
+        day_ms = _DAY_CACHE.get(date_part)
+        if day_ms is None and is_iso8601(date_part):
+            day_ms = _DAY_CACHE[date_part] = _days_from_civil(int(value[:4]), int(value[5:7]), int(value[8:10])) * 86_400_000
+        if day_ms is not None:
+            return day_ms + int(hour) * 3_600_000 + int(minute) * 60_000 + int(second) * 1000 + int(millis)
         return None
     m = _ISO_RE.match(value)
     if not m or not is_iso8601(value):
@@ -349,7 +349,7 @@ class ValidationReport:
 
     def format(self, source: str = "<events>", limit: int | None = None) -> str:
         """Compiler-style lines ``source:LINE: path: rule`` then a one-line summary."""
-        out = []
+        out: list[str] = []
         shown = self.invalid if limit is None else self.invalid[:limit]
         for bad in shown:
             out.extend(f"{source}:{bad.line}: {message}" for message in bad.errors)
@@ -406,7 +406,7 @@ def normalise(
     ``context.library`` (default ``analytics-python``), empty ``context``/``integrations``, and sends
     numeric ids as strings. Fields already present are kept. The input is never modified.
     """
-    out = json.loads(json.dumps(event))  # deep copy of plain JSON data
+    out: dict[str, Any] = json.loads(json.dumps(event))  # deep copy of plain JSON data
     stamp = _iso_now(now)
     out.setdefault("messageId", message_id or str(uuid.uuid4()))
     out.setdefault("timestamp", stamp)

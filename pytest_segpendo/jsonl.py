@@ -34,7 +34,7 @@ _decode = json.JSONDecoder().decode
 try:  # orjson parses and writes JSON two to three times faster: it is what makes 10^5-event runs cheap
     import orjson as _orjson
 except ImportError:  # pragma: no cover - orjson is a dependency; the standard library still works
-    _orjson = None
+    _orjson = None  # type: ignore[assignment]  # optional module: every use checks "is not None" first
 
 
 def loads(data: bytes | str) -> Any:

@@ -113,7 +113,7 @@ def collapse_repeats(stream: Iterable[Record]) -> list[Record]:
     return out
 
 
-_FIELDS = {
+_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "visitor": {"kind": str, "id": str, "metadata": dict},
     "account": {"kind": str, "id": str, "metadata": dict, "parentAccountId": (str, type(None))},
     "parentAccount": {"kind": str, "id": str, "metadata": dict},

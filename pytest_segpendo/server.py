@@ -42,7 +42,7 @@ class _CountingInput:
         if self.left <= 0:
             return b""
         n = self.left if size is None or size < 0 else min(size, self.left)
-        data = self.raw.read(n)
+        data: bytes = self.raw.read(n)
         self.left -= len(data)
         if not data:
             self.left = 0
@@ -52,7 +52,7 @@ class _CountingInput:
         if self.left <= 0:
             return b""
         n = self.left if size is None or size < 0 else min(size, self.left)
-        data = self.raw.readline(n)
+        data: bytes = self.raw.readline(n)
         self.left -= len(data)
         return data
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from .js import (
     UNDEFINED,
@@ -228,7 +228,7 @@ def _compile_template(template: str) -> Node:
     def render(p: Any) -> str:
         out = []
         for piece in pieces:
-            if type(piece) is str:
+            if isinstance(piece, str):
                 out.append(piece)
             else:
                 value = p if piece == ("",) else _walk(p, piece)
@@ -540,7 +540,7 @@ def _b_replace(opts: Any) -> Node:
     replacement = opts.get("replacement")
     replacement = "" if replacement is None else replacement
     pattern2 = opts.get("pattern2", UNDEFINED)
-    replacement2 = opts.get("replacement2")
+    replacement2: Any = opts.get("replacement2")  # user JSON; used only when it is a str (see `second`)
     if js_truthy(pattern2) and replacement2 is None:
         replacement2 = ""
     ignorecase = opts.get("ignorecase")
@@ -1068,4 +1068,4 @@ def transform_batch(mapping: Any, items: Iterable[Any]) -> list[Any]:
     if not isinstance(items, list):
         raise MappingRuntimeError([f"data must be an array, got {real_type(items)}"])
     compiled = CompiledMapping(mapping)
-    return json_view([compiled.resolve(item) for item in items])
+    return cast("list[Any]", json_view([compiled.resolve(item) for item in items]))  # json_view keeps a list a list

@@ -109,8 +109,8 @@ def agent_records(events: Any, where: str = "events") -> list[Record]:
             if isinstance(parent, dict) and _id(parent.get("id")) is not None:
                 out.append({"kind": "parentAccount", "id": _id(parent["id"]), "metadata": {k: v for k, v in parent.items() if k != "id"}})
         elif kind == "identify":
-            props = event.get("props")
-            props = props if isinstance(props, dict) else {}
+            given = event.get("props")
+            props = given if isinstance(given, dict) else {}
             vid = _id(props.get("visitor_id", event.get("visitor_id")))
             if vid is None:
                 raise BadRequest(400, f"{at}.props.visitor_id: required (a visitor id)")

@@ -264,6 +264,7 @@ def anonymous_session(w: World, n: int) -> tuple[list[Event], str | None]:
     skew = w.begin_session()
     referrer = w.choice(("https://www.google.com/", "https://duckduckgo.com/", "https://www.linkedin.com/", ""))
     events: list[Event] = []
+    page: dict[str, Any]  # set by the first iteration, which always takes the page branch (no events yet)
     for _ in range(w.randrange(2, 9)):
         if events and w.chance(0.4):
             props: dict[str, Any] = {"label": w.choice(("hero", "nav", "footer", "pricing-table")), "location": page["path"]}

@@ -251,7 +251,7 @@ class World:
             model, name = self.choice(IOS_MODELS)
             os_info = {"name": "iOS", "version": self.choice(("17.6.1", "18.0", "18.1", "18.2"))}
             library = {"name": "analytics-swift", "version": self.choice(("1.6.2", "1.7.0"))}
-            screen = {"width": 393, "height": 852, "density": 3}
+            screen: dict[str, float] = {"width": 393, "height": 852, "density": 3}
             manufacturer = "Apple"
         else:
             manufacturer, model, name = self.choice(ANDROID_MODELS)
