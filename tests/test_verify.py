@@ -51,6 +51,17 @@ def test_a_changed_field_names_the_record_the_path_and_both_values() -> None:
     assert report.summary["changed"] == 1, "a changed record counts once however many fields differ"
 
 
+def test_an_entity_whose_id_changed_is_one_changed_record() -> None:
+    expected = [visitor("Zoë", name="Zoë", plan="pro", seats=3), visitor("u2", plan="free")]
+    observed = [visitor("Zo?", name="Zo?", plan="pro", seats=3), visitor("someone-else", plan="enterprise")]
+    report = diff(expected, observed, STATE)
+    assert [(d.cls, d.label, [(f.where, f.expected, f.actual) for f in d.fields]) for d in report] == [
+        ("missing", 'visitor "u2"', []),
+        ("unexpected", 'visitor "someone-else"', []),
+        ("changed", 'visitor "Zoë"', [("id", "Zoë", "Zo?"), ("metadata.name", "Zoë", "Zo?")]),
+    ]
+
+
 def test_missing_and_unexpected_records_of_every_kind() -> None:
     expected = [visitor("u1"), account("a1"), {"kind": "parentAccount", "id": "p1", "metadata": {}}, track("E", "u1")]
     observed = [visitor("u2"), track("F", "u9", ts=5)]
@@ -135,12 +146,10 @@ def test_number_ids_equal_their_strings_unless_strict() -> None:
     observed = [visitor(42, plan="pro"), track("E", 42, 7)]  # type: ignore[arg-type]
     assert diff(expected, observed, STATE).conforms
     strict = diff(expected, observed, DiffOptions(view="state", ids_as_strings=False))
-    assert [(d.cls, d.label) for d in strict] == [
-        ("missing", 'visitor "42"'),
-        ("unexpected", "visitor 42"),
-        ("changed", 'track "E" (visitor "42", account "7", at 2023-11-14T22:13:20.000Z)'),
+    assert [(d.cls, d.label, [(f.where, f.expected, f.actual) for f in d.fields]) for d in strict] == [
+        ("changed", 'visitor "42"', [("id", "42", 42)]),
+        ("changed", 'track "E" (visitor "42", account "7", at 2023-11-14T22:13:20.000Z)', [("accountId", "7", 7), ("visitorId", "42", 42)]),
     ]
-    assert [(f.where, f.expected, f.actual) for f in strict.differences[2].fields] == [("accountId", "7", 7), ("visitorId", "42", 42)]
 
 
 def test_state_view_compares_merged_writes_stream_view_compares_every_write() -> None:

@@ -7,8 +7,10 @@ The matching, per view (``spec/mapping.md``):
 - track events, in both views, a multiset. Records equal after normalisation match first (hashing, so 10^5
   records cost well under a second); what is left is paired by identity (event name, visitor, account) and then
   the nearest timestamp and closest properties; what is still left is paired on (event, time) — a wrong visitor
-  or account — and on (visitor, time) — a wrong event name; the rest is missing or unexpected, and an
-  unexpected record equal to one that was matched is a duplicate.
+  or account —, on (visitor, time) — a wrong event name — and on the time alone (to the millisecond); the rest
+  is missing or unexpected, and an unexpected record equal to one that was matched is a duplicate. In the state
+  view a missing and an unexpected visitor or account whose metadata mostly agree are one record whose id
+  changed.
 
 Each pair that differs is compared field by field with DeepDiff; matchers (timestamp tolerance, agent-added
 fields, your own) may declare a field difference equal.
@@ -233,7 +235,9 @@ class _Normaliser:
         if self.options.ids_as_strings:
             for f in ID_FIELDS:
                 v = out.get(f)
-                if v is not None and not isinstance(v, str) and isinstance(v, (int, float)) and not isinstance(v, bool):
+                if v is None or type(v) is str:
+                    continue
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
                     if out is record:
                         out = dict(record)
                     out[f] = _id_string(v)
@@ -367,6 +371,9 @@ class _Matching:
                     wrong_who = lambda r: (r.get("event"), _h(r.get("timestamp")))  # noqa: E731
                     wrong_what = lambda r: (_h(r.get("visitorId")), _h(r.get("timestamp")))  # noqa: E731
                 steps: list[tuple[Callable[[Record], Any], bool]] = [(no_time, False), (identity, True), (wrong_who, False), (wrong_what, False)]
+                if self.tolerance is not None:
+                    # the same moment to the millisecond: the same event, whatever else the system changed
+                    steps.append((lambda r: _h(r.get("timestamp")) if r.get("timestamp") is not None else object(), False))
             else:
                 steps = [(lambda r: (r.get("kind"), _h(r.get("id"))), True)]
             for key, nearest in steps:
@@ -582,4 +589,47 @@ def _match_state(exp: list[Record], obs: list[Record], matching: _Matching) -> t
             matching.matched += 1
         else:
             matching.pairs.append((e, o))
-    return rest_e, list(observed.values()), matching
+    rest_o = list(observed.values())
+    if rest_e and rest_o:
+        rest_e, rest_o = _pair_by_content(rest_e, rest_o, matching)
+    return rest_e, rest_o, matching
+
+
+MAX_CONTENT_PAIRING = 5000  # leftovers per side beyond which records are left missing and unexpected
+
+
+def _pair_by_content(exp: list[Record], obs: list[Record], matching: _Matching) -> tuple[list[Record], list[Record]]:
+    """Pair a missing and an unexpected entity of the same kind whose metadata mostly agree: the id changed
+    (mangled, a number sent for a string, the anonymous id sent for the user id), which a reader wants to see
+    as ``id: expected ..., got ...``, not as one record missing and another unexpected.
+
+    A pair needs at least half of the expected metadata fields equal (and at least one); the closest first."""
+    if len(exp) > MAX_CONTENT_PAIRING or len(obs) > MAX_CONTENT_PAIRING:
+        return exp, obs
+    index: dict[tuple[Any, str, int], list[int]] = defaultdict(list)
+    for j, o in enumerate(obs):
+        meta = o.get("metadata")
+        if isinstance(meta, dict):
+            for k, v in meta.items():
+                index[(o.get("kind"), k, _key(v))].append(j)
+    candidates: list[tuple[int, int, int]] = []
+    for i, e in enumerate(exp):
+        meta = e.get("metadata")
+        if not isinstance(meta, dict) or not meta:
+            continue
+        shared: dict[int, int] = defaultdict(int)
+        for k, v in meta.items():
+            for j in index.get((e.get("kind"), k, _key(v)), ()):
+                shared[j] += 1
+        for j, n in shared.items():
+            if 2 * n >= len(meta):
+                candidates.append((-n, i, j))
+    candidates.sort()
+    taken_e: set[int] = set()
+    taken_o: set[int] = set()
+    for _n, i, j in candidates:
+        if i not in taken_e and j not in taken_o:
+            taken_e.add(i)
+            taken_o.add(j)
+            matching.pairs.append((exp[i], obs[j]))
+    return [e for i, e in enumerate(exp) if i not in taken_e], [o for j, o in enumerate(obs) if j not in taken_o]
