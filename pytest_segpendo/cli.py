@@ -412,7 +412,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .check import run_check
+    from .check import RemoteError, RemotePendo, run_check
     from .pendo import FakePendo
     from .profiles import PROFILES, ProfileError, UserMapping
     from .segment.delivery import DeliveryError
@@ -436,19 +436,29 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         events = generate(count, seed, scenario)
         source = f"--seed {seed} --count {count} --scenario {scenario}"
-    pendo = FakePendo(
-        host=args.host,
-        port=args.pendo_port,
-        api_key=args.api_key,
-        integration_key=args.integration_key,
-        track_secret=args.track_secret,
-        max_age_days=args.max_age_days or None,
-    )
-    try:
-        pendo.start()
-    except OSError as exc:
-        raise UsageError(f"segpendo check: cannot listen on {args.host}:{args.pendo_port}: {exc.strerror or exc} (is another fake or Pendo stand-in running there? choose another --pendo-port)") from None
-    reproduce = f"segpendo check --sut {args.sut} --via {args.via} --profile {args.profile} --pendo-port {args.pendo_port} {source}"
+    pendo: FakePendo | RemotePendo
+    if args.pendo:
+        try:
+            pendo = RemotePendo(args.pendo)
+            pendo.reset()  # this check's traffic only
+        except RemoteError as exc:
+            raise UsageError(f"segpendo check: {exc}") from None
+        where = f"--pendo {args.pendo}"
+    else:
+        pendo = FakePendo(
+            host=args.host,
+            port=args.pendo_port,
+            api_key=args.api_key,
+            integration_key=args.integration_key,
+            track_secret=args.track_secret,
+            max_age_days=args.max_age_days or None,
+        )
+        try:
+            pendo.start()
+        except OSError as exc:
+            raise UsageError(f"segpendo check: cannot listen on {args.host}:{args.pendo_port}: {exc.strerror or exc} (is another fake or Pendo stand-in running there? choose another --pendo-port)") from None
+        where = f"--pendo-port {args.pendo_port}"
+    reproduce = f"segpendo check --sut {args.sut} --via {args.via} --profile {args.profile} {where} {source}"
     delivery = {
         "secret": args.secret,
         "write_key": args.write_key,
@@ -475,10 +485,11 @@ def cmd_check(args: argparse.Namespace) -> int:
             seed=None if args.events else seed,
             reproduce=reproduce,
         )
-    except DeliveryError as exc:
+    except (DeliveryError, RemoteError) as exc:
         raise UsageError(f"segpendo check: {exc}") from None
     finally:
-        pendo.stop()
+        if isinstance(pendo, FakePendo):
+            pendo.stop()
     sent = result.delivery
     if sent is not None and sent.events and sent.acknowledged == 0 and all(f.status is None for f in sent.failures):
         reason = sent.failures[0].reason if sent.failures else "no answer"
@@ -667,14 +678,17 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="send traffic to a system under test and check what reaches Pendo",
         description=(
-            "Start the fake Pendo server on --pendo-port (configure your system to send there), send the events to "
-            "the system in a Segment wire format, wait until Pendo traffic settles, and compare with the profile."
+            "Start the fake Pendo server on --pendo-port, or use the one segpendo serve runs at --pendo (configure your "
+            "system to send there), send the events to the system in a Segment wire format, wait until Pendo "
+            "traffic settles, and compare with the profile."
         ),
     )
     ck.add_argument("--sut", required=True, metavar="URL", help="where the system under test receives Segment data")
     ck.add_argument("--via", default="webhook", choices=("webhook", "webhook-actions", "tracking-api", "segmentio"), help="the wire format (default webhook)")
     ck.add_argument("--profile", required=True, metavar="PROFILE", help=f"one of {', '.join(PROFILES)}")
-    ck.add_argument("--pendo-port", required=True, type=_port, metavar="N", help="port for the fake Pendo server (your system sends there)")
+    where = ck.add_mutually_exclusive_group(required=True)
+    where.add_argument("--pendo-port", type=_port, metavar="N", help="start the fake Pendo server on this port (your system sends there)")
+    where.add_argument("--pendo", metavar="URL", help="use the fake Pendo server segpendo serve runs at URL (reset first)")
     ck.add_argument("--host", default="127.0.0.1", help="address the fake Pendo server listens on (default 127.0.0.1)")
     ck.add_argument("--events", metavar="EVENTS.jsonl", help="events to send (default: generated)")
     ck.add_argument("--seed", type=_integer, help="seed of generated traffic (default 0)")

@@ -188,6 +188,9 @@ class FakeApp:
             self.store.reset()
             self.faults.clear()
             return json_response({"reset": True})
+        if endpoint == "__activity":
+            seen, active = self.store.activity()
+            return json_response({"received": seen, "active": active})
         if endpoint == "__requests":
             return json_response({"requests": self.store.requests(), "dropped": self.store.journal_dropped})
         if request.method == "GET":

@@ -222,3 +222,41 @@ def test_demo_with_a_chosen_bug_and_an_unknown_one(capsys: pytest.CaptureFixture
     assert "    track event: " in capsys.readouterr().out
     assert main(["demo", "--bug", "nope"]) == 2
     assert capsys.readouterr().err.startswith("segpendo demo: unknown bug 'nope' (choose from ")
+
+
+def test_check_against_a_fake_that_is_not_running_is_a_usage_error() -> None:
+    done = run_check("--sut", "http://127.0.0.1:9", "--profile", "track-api", "--pendo", f"http://127.0.0.1:{free_port()}", "--count", "3")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert done.stderr.startswith("segpendo check: cannot reach the fake Pendo server at http://127.0.0.1:")
+    assert done.stderr.rstrip().endswith("(is segpendo serve running there?)")
+
+
+def test_remote_pendo_reads_a_fake_in_another_process_through_its_inspection_endpoints() -> None:
+    import urllib.request
+
+    from pytest_segpendo.check import RemoteError, RemotePendo
+
+    with _serve() as urls:
+        remote = RemotePendo(urls["pendo"])
+        body = json.dumps({"type": "track", "event": "E", "visitorId": "u", "timestamp": 1, "context": {}}).encode()
+        urllib.request.urlopen(urllib.request.Request(urls["pendo"] + "/data/track", body, {"x-pendo-integration-key": "k"})).read()
+        received, active = remote.activity()
+        assert received >= 1 and active == 0
+        assert [r["event"] for r in remote.inspection()["records"]] == ["E"]
+        remote.reset()
+        assert remote.inspection()["records"] == []
+        with pytest.raises(RemoteError, match="answered HTTP 404: is this a segpendo fake"):
+            RemotePendo(urls["segment"])._call("GET", "nothing")
+    with pytest.raises(RemoteError, match=r"must be http://host:port"):
+        RemotePendo("ftp://example.com")
+
+
+@contextmanager
+def _serve() -> Iterator[dict[str, str]]:
+    proc = subprocess.Popen([*CLI, "serve"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        yield json.loads(proc.stdout.readline())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)

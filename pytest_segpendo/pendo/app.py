@@ -81,6 +81,7 @@ def _url_map() -> Map:
         Rule("/__segpendo/records", endpoint="__records", methods=["GET"]),
         Rule("/__segpendo/reset", endpoint="__reset", methods=["POST"]),
         Rule("/__segpendo/requests", endpoint="__requests", methods=["GET"]),
+        Rule("/__segpendo/activity", endpoint="__activity", methods=["GET"]),
         Rule("/__segpendo/faults", endpoint="__faults", methods=["GET", "POST"]),
     ]
     return Map(rules, strict_slashes=False, merge_slashes=False, converters={"rest": _RestConverter})

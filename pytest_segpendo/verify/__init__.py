@@ -76,9 +76,13 @@ class Observed:
 
 
 def observed_from(source: Any) -> Observed:
-    """An :class:`Observed` from a ``FakePendo``, the JSON of ``GET /__segpendo/records``, or a list of records."""
+    """An :class:`Observed` from a ``FakePendo`` (or a ``RemotePendo``), the JSON of ``GET /__segpendo/records``,
+    or a list of records."""
     if isinstance(source, Observed):
         return source
+    inspection = getattr(source, "inspection", None)
+    if callable(inspection):  # a fake in another process (pytest_segpendo.check.RemotePendo)
+        return observed_from(inspection())
     if isinstance(source, Mapping):
         return Observed(source.get("records", []), source.get("rejected", []), source.get("warnings", []), int(source.get("duplicates", 0) or 0))
     if hasattr(source, "records") and hasattr(source, "rejected"):
