@@ -13,12 +13,15 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
 from .events import validate_lines
 from .jsonl import iter_jsonl, source_name
 from .traffic import BUNDLED_LOCALES, SCENARIOS, generate_jsonl, iter_sessions, parse_mix, parse_start
+
+if TYPE_CHECKING:
+    from .pendo import FakePendo
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -246,6 +249,29 @@ def _port(text: str) -> int:
     return value
 
 
+def _start_fake_pendo(args: argparse.Namespace, command: str, **options: Any) -> FakePendo:
+    """The fake Pendo server of ``serve`` and ``check``, listening; a taken port is a usage error."""
+    from .pendo import FakePendo
+
+    pendo = FakePendo(
+        host=args.host,
+        port=args.pendo_port,
+        api_key=args.api_key,
+        integration_key=args.integration_key,
+        track_secret=args.track_secret,
+        max_age_days=args.max_age_days or None,
+        **options,
+    )
+    try:
+        pendo.start()
+    except OSError as exc:
+        raise UsageError(
+            f"segpendo {command}: cannot listen on {args.host}:{args.pendo_port}: {exc.strerror or exc} "
+            "(is another fake or Pendo stand-in running there? choose another --pendo-port, or 0 for any free port)"
+        ) from None
+    return pendo
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the fakes until SIGINT or SIGTERM; print one JSON line with their URLs once they listen."""
     import signal
@@ -255,21 +281,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .segment import FakeSegment
 
     segment = FakeSegment(host=args.host, port=args.segment_port, write_key=args.write_key, journal_limit=args.journal_limit, log_requests=args.log_requests)
-    pendo = FakePendo(
-        host=args.host,
-        port=args.pendo_port,
-        api_key=args.api_key,
-        integration_key=args.integration_key,
-        track_secret=args.track_secret,
-        max_body=args.max_body,
-        journal_limit=args.journal_limit,
-        max_age_days=args.max_age_days or None,
-        log_requests=args.log_requests,
-    )
-    try:
-        pendo.start()
-    except OSError as exc:
-        raise UsageError(f"segpendo serve: cannot listen on {args.host}:{args.pendo_port}: {exc.strerror or exc} (choose another --pendo-port, or 0 for any free port)") from None
+    pendo = _start_fake_pendo(args, "serve", max_body=args.max_body, journal_limit=args.journal_limit, log_requests=args.log_requests)
     try:
         segment.start()
     except OSError as exc:
@@ -445,18 +457,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             raise UsageError(f"segpendo check: {exc}") from None
         where = f"--pendo {args.pendo}"
     else:
-        pendo = FakePendo(
-            host=args.host,
-            port=args.pendo_port,
-            api_key=args.api_key,
-            integration_key=args.integration_key,
-            track_secret=args.track_secret,
-            max_age_days=args.max_age_days or None,
-        )
-        try:
-            pendo.start()
-        except OSError as exc:
-            raise UsageError(f"segpendo check: cannot listen on {args.host}:{args.pendo_port}: {exc.strerror or exc} (is another fake or Pendo stand-in running there? choose another --pendo-port)") from None
+        pendo = _start_fake_pendo(args, "check")
         where = f"--pendo-port {args.pendo_port}"
     reproduce = f"segpendo check --sut {args.sut} --via {args.via} --profile {args.profile} {where} {source}"
     delivery = {
