@@ -426,6 +426,7 @@ class Segpendo:
             ignore_paths=ignore_paths,
             **delivery,
         )
+        self.request.node.stash[_REPORTS_KEY][-1]["asserted"] = True  # this check decides the test
         if not report.conforms:
             pytest.fail(report.format(), pytrace=False)
         return report
@@ -483,7 +484,7 @@ class Segpendo:
         config = self.request.config
         node = self.request.node
         config.hook.pytest_segpendo_report(report=report, nodeid=node.nodeid, config=config)
-        node.stash.setdefault(_REPORTS_KEY, []).append(report.as_json(limit=self.settings.limit))
+        node.stash.setdefault(_REPORTS_KEY, []).append({**report.as_json(limit=self.settings.limit), "asserted": False})
         if len(self.reports) == 1:  # JUnit XML <properties> of the test (and xdist carries them)
             node.user_properties.extend(report.junit_properties())
 
@@ -556,12 +557,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         for r in reports:
             s = r["summary"]
             counts = ", ".join(f"{k} {s[k]:,}" for k in ("missing", "unexpected", "changed", "duplicated", "rejected") if s[k])
-            verdict = "conforms" if r["conforms"] else "DIFFERS"
+            verdict = "conforms" if r["conforms"] else "DIFFERS" if r.get("asserted") else "differs"
             extra = f"; ignored {s['ignored']:,}" if s["ignored"] else ""
+            looked = "" if r.get("asserted") or r["conforms"] else "  (verify(): the test judged this report itself)"
             tr.write_line(
                 f"{verdict:8} {nodeid}  profile={r['profile']} view={r['view']}  matched {r['matched']:,}/{r['expected']:,}"
                 + (f"; {counts}" if counts else "")
                 + extra
+                + looked
             )
 
 
@@ -574,17 +577,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     write_run_report(Path(settings.report), collector.tests, settings)
 
 
+def _counts(outcome: str, report: dict[str, Any]) -> bool:
+    """Whether a report counts in the run's verdict: a check the test asserted, or any report of a failed test.
+    A report a passing test only looked at (``verify()``, e.g. to prove a planted bug is caught) does not."""
+    return bool(report.get("asserted")) or outcome != "passed"
+
+
 def write_run_report(path: Path, tests: Sequence[tuple[str, str, list[dict[str, Any]]]], settings: SegpendoSettings) -> None:
-    """The run's JSON report: the report shape of docs/index.md summed over the tests, then each test's reports."""
+    """The run's JSON report: the report shape of docs/index.md summed over the reports that count (``_counts``),
+    then every test's reports (each with ``asserted``)."""
     summary: dict[str, int] = {}
     differences: list[dict[str, Any]] = []
-    for nodeid, _outcome, reports in tests:
-        for r in reports:
-            for key, n in r["summary"].items():
-                summary[key] = summary.get(key, 0) + n
-            differences.extend({"test": nodeid, **d} for d in r["differences"])
+    counted = [(nodeid, outcome, r) for nodeid, outcome, reports in tests for r in reports if _counts(outcome, r)]
+    for nodeid, _outcome, r in counted:
+        for key, n in r["summary"].items():
+            summary[key] = summary.get(key, 0) + n
+        differences.extend({"test": nodeid, **d} for d in r["differences"])
     document = {
-        "conforms": all(r["conforms"] for _n, _o, reports in tests for r in reports),
+        "conforms": all(outcome == "passed" for _n, outcome, _r in tests) and all(r["conforms"] for _n, _o, r in counted),
         "summary": summary,
         "differences": differences,
         "settings": {k: v for k, v in settings.__dict__.items() if k != "report"},

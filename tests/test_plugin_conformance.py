@@ -369,3 +369,25 @@ def test_under_xdist_each_worker_has_its_own_fakes_and_the_controller_reports(re
     assert result.stdout.str().count("conforms test_under_xdist") == 6
     data = json.loads((relay_conftest.path / "r.json").read_text())
     assert len(data["tests"]) == 6 and data["conforms"] is True
+
+
+def test_a_report_a_passing_test_only_looked_at_does_not_fail_the_run(relay_conftest: pytest.Pytester) -> None:
+    relay_conftest.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("relay", [("double-send",)], indirect=True)
+        def test_the_bug_is_caught(segpendo, relay):
+            report = segpendo.verify(sut=relay.url, secret="s3cret")
+            assert report.summary["duplicated"] > 0     # the test judges the report itself
+
+        def test_good(segpendo, relay):
+            segpendo.check(relay.url, secret="s3cret")
+        """
+    )
+    result = relay_conftest.runpytest("-p", "no:cacheprovider", "--segpendo-report", "r.json")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["differs  *::test_the_bug_is_caught[[]relay0]  *duplicated *  (verify(): the test judged this report itself)", "conforms *::test_good  *"])
+    data = json.loads((relay_conftest.path / "r.json").read_text())
+    assert data["conforms"] is True and data["summary"]["duplicated"] == 0
+    assert [r["asserted"] for t in data["tests"] for r in t["reports"]] == [False, True]
