@@ -308,6 +308,7 @@ class Segpendo:
     _segment: Callable[[], FakeSegment]
     _events: list[dict[str, Any]] | None = None
     reports: list[DiffReport] = field(default_factory=list)
+    delivery: DeliveryReport | None = None  # the last check's delivery report
 
     def __repr__(self) -> str:
         return f"<segpendo profile={self.profile} seed={self.seed} pendo={self.pendo_server.url}>"
@@ -471,7 +472,7 @@ class Segpendo:
             normalise_observed=normalise,
             matchers=matchers,
         )
-        self.delivery: DeliveryReport | None = result.delivery
+        self.delivery = result.delivery
         self._record(result.report)
         return result.report
 
