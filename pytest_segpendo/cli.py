@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from . import __version__
 from .events import validate_lines
 from .jsonl import iter_jsonl, source_name
-from .traffic import BUNDLED_LOCALES, SCENARIOS, generate_jsonl, iter_sessions, parse_mix, parse_start
+from .traffic import BUNDLED_LOCALES, SCENARIOS, generate_jsonl, parse_mix, parse_start
 
 if TYPE_CHECKING:
     from .pendo import FakePendo
@@ -277,7 +277,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from .pendo import FakePendo
     from .segment import FakeSegment
 
     segment = FakeSegment(host=args.host, port=args.segment_port, write_key=args.write_key, journal_limit=args.journal_limit, log_requests=args.log_requests)

@@ -175,7 +175,7 @@ def test_check_finds_the_bug_of_a_relay_in_another_process(tmp_path: Path) -> No
 def test_check_with_nothing_listening_at_the_sut_is_a_usage_error() -> None:
     done = run_check("--sut", f"http://127.0.0.1:{free_port()}", "--profile", "track-api", "--pendo-port", "0", "--count", "3", "--max-attempts", "1")
     assert done.returncode == 2
-    assert done.stderr.startswith(f"segpendo check: cannot reach the system under test at http://127.0.0.1:")
+    assert done.stderr.startswith("segpendo check: cannot reach the system under test at http://127.0.0.1:")
     assert "(is it running and listening there?)" in done.stderr and done.stderr.count("\n") == 1
 
 

@@ -23,7 +23,7 @@ import fnmatch
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from deepdiff import DeepDiff
@@ -327,13 +327,6 @@ def _sort_key(r: Record) -> tuple[Any, ...]:
 
 
 # -- the matcher ---------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Side:
-    records: list[Record]
-    keys: list[bytes] = field(default_factory=list)
-    used: list[bool] = field(default_factory=list)
 
 
 class _Matching:
