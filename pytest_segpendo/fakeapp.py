@@ -88,6 +88,11 @@ class RequestJournal:
         with self.lock:
             return [dict(e) for e in self.journal]
 
+    def listed(self, name: str) -> list[Any]:
+        """A copy of one of the store's lists (``rejected``, ``warnings``...), without copying the rest."""
+        with self.lock:
+            return list(getattr(self, name))
+
     # Filled in by each fake's store.
     def reset(self) -> None:
         raise NotImplementedError
@@ -234,8 +239,7 @@ class FakeServer:
     @property
     def rejected(self) -> list[dict[str, Any]]:
         """Every refused request: ``{request, route, method, path, status, reason}``."""
-        rejected: list[dict[str, Any]] = self.app.store.snapshot()["rejected"]
-        return rejected
+        return self.app.store.listed("rejected")
 
     def requests(self) -> list[dict[str, Any]]:
         """The request journal, oldest first."""

@@ -65,14 +65,12 @@ class FakePendo(FakeServer):
     @property
     def warnings(self) -> list[dict[str, Any]]:
         """Accepted data that breaks a rule Pendo applies after accepting (property names, size, age)."""
-        warnings: list[dict[str, Any]] = self.app.store.snapshot()["warnings"]
-        return warnings
+        return self.app.store.listed("warnings")
 
     @property
     def ignored(self) -> list[dict[str, Any]]:
         """Events accepted on ``/data/segmentio`` that the classic destination does not turn into records."""
-        ignored: list[dict[str, Any]] = self.app.store.snapshot()["ignored"]
-        return ignored
+        return self.app.store.listed("ignored")
 
     @property
     def duplicates(self) -> int:
