@@ -38,23 +38,47 @@ def population(n_tracks: int, n_visitors: int, n_accounts: int, seed: int) -> li
     """Records shaped like real traffic: traits and properties taken from generated Segment events."""
     rnd = random.Random(seed)
     events = generate(3000, seed=seed, mix={"saas": 3, "edge": 1})
-    traits = [e["traits"] for e in events if e["type"] == "identify" and isinstance(e.get("traits"), dict) and len(json.dumps(e["traits"])) < 2000]
-    group_traits = [e["traits"] for e in events if e["type"] == "group" and isinstance(e.get("traits"), dict) and len(json.dumps(e["traits"])) < 2000]
-    props = [(e["event"], e.get("properties") or {}) for e in events if e["type"] == "track" and len(json.dumps(e.get("properties") or {})) < 2000]
+    traits = [
+        e["traits"]
+        for e in events
+        if e["type"] == "identify" and isinstance(e.get("traits"), dict) and len(json.dumps(e["traits"])) < 2000
+    ]
+    group_traits = [
+        e["traits"]
+        for e in events
+        if e["type"] == "group" and isinstance(e.get("traits"), dict) and len(json.dumps(e["traits"])) < 2000
+    ]
+    props = [
+        (e["event"], e.get("properties") or {})
+        for e in events
+        if e["type"] == "track" and len(json.dumps(e.get("properties") or {})) < 2000
+    ]
     out: list[Record] = []
     for i in range(n_visitors):
         out.append({"kind": "visitor", "id": f"usr_{i:07d}", "metadata": dict(rnd.choice(traits))})
     for i in range(n_accounts):
-        out.append({"kind": "account", "id": f"acc_{i:06d}", "metadata": dict(rnd.choice(group_traits)), "parentAccountId": None})
+        out.append(
+            {
+                "kind": "account",
+                "id": f"acc_{i:06d}",
+                "metadata": dict(rnd.choice(group_traits)),
+                "parentAccountId": None,
+            }
+        )
     start = 1_767_600_000_000
     for i in range(n_tracks):
         name, properties = rnd.choice(props)
-        out.append({
-            "kind": "track", "event": name, "visitorId": f"usr_{rnd.randrange(n_visitors):07d}",
-            "accountId": f"acc_{rnd.randrange(n_accounts):06d}" if rnd.random() < 0.7 else None,
-            "timestamp": start + i * 1000 + rnd.randrange(1000), "properties": dict(properties),
-            "context": {"ip": f"203.0.113.{rnd.randrange(256)}", "userAgent": "Mozilla/5.0"},
-        })
+        out.append(
+            {
+                "kind": "track",
+                "event": name,
+                "visitorId": f"usr_{rnd.randrange(n_visitors):07d}",
+                "accountId": f"acc_{rnd.randrange(n_accounts):06d}" if rnd.random() < 0.7 else None,
+                "timestamp": start + i * 1000 + rnd.randrange(1000),
+                "properties": dict(properties),
+                "context": {"ip": f"203.0.113.{rnd.randrange(256)}", "userAgent": "Mozilla/5.0"},
+            }
+        )
     return out
 
 
@@ -72,8 +96,18 @@ def plant(expected: list[Record], seed: int) -> tuple[list[Record], set[int], se
         if i in changed:
             (r["properties"] if r["kind"] == "track" else r["metadata"])["plantedChange"] = i
         observed.append(r)
-    extra = [{"kind": "track", "event": "Planted Unexpected", "visitorId": f"ghost_{k}", "accountId": None,
-              "timestamp": 1_767_600_000_000 + k, "properties": {"k": k}, "context": {}} for k in range(n // 200)]
+    extra = [
+        {
+            "kind": "track",
+            "event": "Planted Unexpected",
+            "visitorId": f"ghost_{k}",
+            "accountId": None,
+            "timestamp": 1_767_600_000_000 + k,
+            "properties": {"k": k},
+            "context": {},
+        }
+        for k in range(n // 200)
+    ]
     observed += extra
     rnd.shuffle(observed)
     return observed, changed, missing, extra
@@ -155,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     print("1. 100,000 tracks + 20,000 visitors + 2,000 accounts; 1% changed, 0.5% missing, 0.5% unexpected")
     expected = population(100_000, 20_000, 2_000, seed=1)
     observed, changed, missing, extra = plant(expected, seed=2)
-    seconds, report = timed(lambda: diff(expected, observed, state), args.repeat)
+    seconds, report = timed(lambda e=expected, o=observed: diff(e, o, state), args.repeat)
     right = exact(report, expected, changed, missing, extra)
     print(f"{'records':>10} {'planted':>8} {'reported':>9} {'exact':>6} {'seconds':>8} {'target':>8}")
     planted = len(changed) + len(missing) + len(extra)
@@ -175,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         visitors = size - tracks - accounts
         expected = population(tracks, visitors, accounts, seed=3)
         observed, changed, missing, extra = plant(expected, seed=4)
-        ours_s, report = timed(lambda: diff(expected, observed, state), args.repeat)
+        ours_s, report = timed(lambda e=expected, o=observed: diff(e, o, state), args.repeat)
         gone, came, naive_s = naive_flags(expected, observed)
         ours_gone = {key(d.expected) for d in report if d.cls in ("changed", "missing")}
         ours_came = {key(d.observed) for d in report if d.cls in ("changed", "unexpected")}

@@ -24,10 +24,7 @@ FLOOR_SEGPENDO = (
     "import gc, sys; gc.disable(); from pytest_segpendo.jsonl import load_jsonl_values; "
     "assert len(load_jsonl_values(sys.argv[1])) > 0"
 )
-FLOOR_STDLIB = (
-    "import gc, json, sys; gc.disable(); "
-    "assert len([json.loads(l) for l in open(sys.argv[1], 'rb')]) > 0"
-)
+FLOOR_STDLIB = "import gc, json, sys; gc.disable(); assert len([json.loads(l) for l in open(sys.argv[1], 'rb')]) > 0"
 
 
 def best(cmd: list[str], repeat: int) -> float:
@@ -52,21 +49,30 @@ def main(argv: list[str] | None = None) -> int:
             f.writelines(generate_jsonl(args.events, seed=1, scenario="saas"))
         size_mb = os.path.getsize(events) / 1e6
         rows = [
-            ("floor: parse only (segpendo's reader)", best([sys.executable, "-c", FLOOR_SEGPENDO, events], args.repeat)),
+            (
+                "floor: parse only (segpendo's reader)",
+                best([sys.executable, "-c", FLOOR_SEGPENDO, events], args.repeat),
+            ),
             ("floor: parse only (json, stdlib)", best([sys.executable, "-c", FLOOR_STDLIB, events], args.repeat)),
         ]
         for profile in ("web-actions", "classic", "track-api", "track-api+metadata"):
             out = os.path.join(tmp, "out.jsonl")
             cmd = [segpendo, "expect", "--profile", profile, events, "-o", out]
             rows.append((f"segpendo expect --profile {profile}", best(cmd, args.repeat)))
-    print(f"segpendo expect on {args.events:,} saas events ({size_mb:.0f} MB JSONL), best of {args.repeat}, fresh process each")
+    print(
+        f"segpendo expect on {args.events:,} saas events ({size_mb:.0f} MB JSONL), best of {args.repeat}, fresh "
+        "process each"
+    )
     print(f"{'command':<46} {'seconds':>8} {'events/s':>10} {'x floor':>8}")
     floor = rows[0][1]
     for name, seconds in rows:
         print(f"{name:<46} {seconds:>8.2f} {args.events / seconds:>10,.0f} {seconds / floor:>8.2f}")
     web = next(s for n, s in rows if n.endswith("web-actions"))
     rate = args.events / web
-    print(f"web-actions: {rate:,.0f} events/s, target >= {args.target:,.0f} -> {'met' if rate >= args.target else 'NOT met'}")
+    print(
+        f"web-actions: {rate:,.0f} events/s, target >= {args.target:,.0f} -> "
+        f"{'met' if rate >= args.target else 'NOT met'}"
+    )
     return 0 if rate >= args.target else 1
 
 

@@ -73,7 +73,13 @@ def naive_events(fake: Faker, count: int) -> list[str]:
             "ip": fake.ipv4_public(),
             "library": {"name": "analytics.js", "version": "next-1.76.1"},
             "locale": fake.locale().replace("_", "-"),
-            "page": {"path": fake.uri_path(), "referrer": fake.url(), "search": "", "title": fake.sentence(nb_words=3), "url": fake.url()},
+            "page": {
+                "path": fake.uri_path(),
+                "referrer": fake.url(),
+                "search": "",
+                "title": fake.sentence(nb_words=3),
+                "url": fake.url(),
+            },
             "timezone": fake.timezone(),
             "userAgent": fake.user_agent(),
         }
@@ -104,7 +110,9 @@ def best_rate(run: Callable[[], int], repeat: int) -> tuple[float, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000, help="events for segpendo (default 100000)")
-    parser.add_argument("--naive-events", type=int, default=3_000, help="events for the naive Faker loop (default 3000)")
+    parser.add_argument(
+        "--naive-events", type=int, default=3_000, help="events for the naive Faker loop (default 3000)"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best counts (default 3)")
     args = parser.parse_args(argv)
 
@@ -121,11 +129,23 @@ def main(argv: list[str] | None = None) -> int:
 
     naive_rate, naive_bytes = best_rate(naive, args.repeat)
     our_rate, our_bytes = best_rate(ours, args.repeat)
-    print(f"traffic generation, saas scenario, JSONL out ({platform.python_implementation()} {platform.python_version()}, {platform.machine()})")
+    print(
+        f"traffic generation, saas scenario, JSONL out ({platform.python_implementation()} "
+        f"{platform.python_version()}, {platform.machine()})"
+    )
     print(f"{'method':<38} {'events':>8} {'avg bytes':>10} {'events/s':>10}")
-    print(f"{'naive Faker, one provider call/field':<38} {args.naive_events:>8} {naive_bytes // args.naive_events:>10} {naive_rate:>10,.0f}")
-    print(f"{'segpendo generate (seeded pools)':<38} {args.events:>8} {our_bytes // max(args.events, 1):>10} {our_rate:>10,.0f}")
-    print(f"ratio: {our_rate / naive_rate:.1f}x   target: >= 20,000 events/s -> {'met' if our_rate >= 20_000 else 'NOT met'}")
+    print(
+        f"{'naive Faker, one provider call/field':<38} {args.naive_events:>8} {naive_bytes // args.naive_events:>10} "
+        f"{naive_rate:>10,.0f}"
+    )
+    print(
+        f"{'segpendo generate (seeded pools)':<38} {args.events:>8} {our_bytes // max(args.events, 1):>10} "
+        f"{our_rate:>10,.0f}"
+    )
+    print(
+        f"ratio: {our_rate / naive_rate:.1f}x   target: >= 20,000 events/s -> "
+        f"{'met' if our_rate >= 20_000 else 'NOT met'}"
+    )
     return 0 if our_rate >= 20_000 else 1
 
 

@@ -23,8 +23,15 @@ import time
 from typing import Any
 
 BODY = json.dumps(
-    {"type": "track", "event": "Report Created", "visitorId": "user-1", "accountId": "acct-1", "timestamp": int(time.time() * 1000),
-     "properties": {"reportId": "rpt_1", "widgets": 4}, "context": {"ip": "10.0.0.1", "userAgent": "bench", "url": "https://app/r", "title": "R"}}
+    {
+        "type": "track",
+        "event": "Report Created",
+        "visitorId": "user-1",
+        "accountId": "acct-1",
+        "timestamp": int(time.time() * 1000),
+        "properties": {"reportId": "rpt_1", "widgets": 4},
+        "context": {"ip": "10.0.0.1", "userAgent": "bench", "url": "https://app/r", "title": "R"},
+    }
 ).encode()
 HEADERS = {"content-type": "application/json", "x-pendo-integration-key": "secret"}
 
@@ -88,13 +95,23 @@ def hammer(port: int, path: str, body: bytes | None, method: str, per_thread: in
     return per_thread * threads / elapsed
 
 
-def measure(kind: str, args: argparse.Namespace, path: str = "/data/track", body: bytes | None = BODY, method: str = "POST") -> float:
-    child = subprocess.Popen([sys.executable, __file__, "--serve", kind], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+def measure(
+    kind: str, args: argparse.Namespace, path: str = "/data/track", body: bytes | None = BODY, method: str = "POST"
+) -> float:
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve", kind],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert child.stdout is not None
         port = int(child.stdout.readline())
         hammer(port, path, body, method, 100, args.threads)  # warm up
-        return max(hammer(port, path, body, method, args.requests // args.threads, args.threads) for _ in range(args.repeat))
+        return max(
+            hammer(port, path, body, method, args.requests // args.threads, args.threads) for _ in range(args.repeat)
+        )
     finally:
         assert child.stdin is not None
         child.stdin.close()
@@ -106,9 +123,34 @@ def beacon_path() -> str:
 
     now = int(time.time() * 1000)
     events = [
-        {"type": "meta", "visitor_id": "u1", "account_id": "a1", "props": {"visitor": {"id": "u1", "plan": "pro", "language": "en_US"}, "account": {"id": "a1", "name": "Acme"}, "parentAccount": {}}, "browser_time": now},
-        {"type": "track", "track_event_name": "Clicked", "visitor_id": "u1", "account_id": "a1", "props": {"button": "save"}, "browser_time": now, "url": "https://app/x"},
-        {"type": "load", "visitor_id": "u1", "account_id": "a1", "props": {"load_time": 120}, "browser_time": now, "url": "https://app/x"},
+        {
+            "type": "meta",
+            "visitor_id": "u1",
+            "account_id": "a1",
+            "props": {
+                "visitor": {"id": "u1", "plan": "pro", "language": "en_US"},
+                "account": {"id": "a1", "name": "Acme"},
+                "parentAccount": {},
+            },
+            "browser_time": now,
+        },
+        {
+            "type": "track",
+            "track_event_name": "Clicked",
+            "visitor_id": "u1",
+            "account_id": "a1",
+            "props": {"button": "save"},
+            "browser_time": now,
+            "url": "https://app/x",
+        },
+        {
+            "type": "load",
+            "visitor_id": "u1",
+            "account_id": "a1",
+            "props": {"load_time": 120},
+            "browser_time": now,
+            "url": "https://app/x",
+        },
     ]
     return f"/data/ptm.gif/key?v=2.291.4_prod&ct={now}&jzb={encode_jzb(events)}"
 
@@ -139,14 +181,20 @@ def main(argv: list[str] | None = None) -> int:
     beacons = measure("segpendo", args, path=beacon_path(), body=None, method="GET")
     decoded = decode_rate()
     ours, peer, bare = rates["segpendo"], rates["pytest-httpserver"], rates["bare werkzeug"]
-    print(f"POST /data/track, single events, {args.threads} client threads, {args.requests} requests, best of {args.repeat}")
+    print(
+        f"POST /data/track, single events, {args.threads} client threads, {args.requests} requests, best of "
+        f"{args.repeat}"
+    )
     print(f"{'server':<46} {'req/s':>9} {'vs httpserver':>14} {'vs bare':>9}")
     for kind, rate in rates.items():
         print(f"{kind:<46} {rate:>9,.0f} {rate / peer:>13.2f}x {rate / bare:>8.2f}x")
     print(f"{'segpendo, GET ptm.gif (meta+track+load batch)':<46} {beacons:>9,.0f}")
     print(f"{'beacon batches decoded in-process':<46} {decoded:>9,.0f}")
     ok = ours >= 1.2 * peer and ours >= 0.9 * bare
-    print(f"targets: >= 1.2x pytest-httpserver ({ours / peer:.2f}x), >= 0.9x bare werkzeug ({ours / bare:.2f}x) -> {'met' if ok else 'NOT met'}")
+    print(
+        f"targets: >= 1.2x pytest-httpserver ({ours / peer:.2f}x), >= 0.9x bare werkzeug ({ours / bare:.2f}x) -> "
+        f"{'met' if ok else 'NOT met'}"
+    )
     return 0 if ok else 1
 
 

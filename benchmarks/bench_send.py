@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     events = generate(args.events, seed=1, scenario="saas")
     bodies = [js_dumps(e).encode() for e in events]
-    child = subprocess.Popen([sys.executable, __file__, "--receiver"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--receiver"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert child.stdout is not None
         url = f"http://127.0.0.1:{int(child.stdout.readline())}/hook"
@@ -67,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
 
         def floor() -> None:
             for body in bodies:
-                session.post(url, data=body, headers={"Content-Type": "application/json", "User-Agent": "Segment.io/1.0"}).raise_for_status()
+                session.post(
+                    url, data=body, headers={"Content-Type": "application/json", "User-Agent": "Segment.io/1.0"}
+                ).raise_for_status()
 
         def ours(concurrency: int) -> None:
             report = deliver(events, url, "webhook", secret="s3cret", concurrency=concurrency)
@@ -83,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
                 ("floor: requests.Session loop, unsigned", best(floor, args.repeat)),
                 ("deliver(via=webhook), signed", best(lambda: ours(1), args.repeat)),
                 ("deliver(via=webhook), signed, concurrency=4", best(lambda: ours(4), args.repeat)),
-                ("segpendo send --via webhook --secret (CLI)", best(lambda: subprocess.run(command, check=True, capture_output=True), args.repeat)),
+                (
+                    "segpendo send --via webhook --secret (CLI)",
+                    best(lambda: subprocess.run(command, check=True, capture_output=True), args.repeat),
+                ),
             ]
     finally:
         assert child.stdin is not None
@@ -97,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<48} {seconds:>8.2f} {rate:>10,.0f} {rate / floor_rate:>8.2f}")
     single, concurrent = args.events / rows[1][1], args.events / rows[2][1]
     ok = single >= 0.8 * floor_rate and concurrent > floor_rate
-    print(f"targets: signed >= 0.8x floor ({single / floor_rate:.2f}x), concurrent > floor ({concurrent / floor_rate:.2f}x) -> {'met' if ok else 'NOT met'}")
+    print(
+        f"targets: signed >= 0.8x floor ({single / floor_rate:.2f}x), concurrent > floor "
+        f"({concurrent / floor_rate:.2f}x) -> {'met' if ok else 'NOT met'}"
+    )
     return 0 if ok else 1
 
 

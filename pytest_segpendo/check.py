@@ -58,7 +58,10 @@ class RemotePendo:
             answer = conn.getresponse()
             data = answer.read()
         except OSError as exc:
-            raise RemoteError(f"cannot reach the fake Pendo server at {self.url}: {exc.strerror or exc} (is segpendo serve running there?)") from None
+            raise RemoteError(
+                f"cannot reach the fake Pendo server at {self.url}: {exc.strerror or exc} (is segpendo serve running "
+                "there?)"
+            ) from None
         finally:
             conn.close()
         if answer.status != 200:
@@ -83,7 +86,9 @@ class RemotePendo:
         return data
 
 
-def settle(fakes: Sequence[Any], *, quiet: float = DEFAULT_QUIET, timeout: float = DEFAULT_SETTLE_TIMEOUT, poll: float = 0.01) -> bool:
+def settle(
+    fakes: Sequence[Any], *, quiet: float = DEFAULT_QUIET, timeout: float = DEFAULT_SETTLE_TIMEOUT, poll: float = 0.01
+) -> bool:
     """Wait until no fake has received a request for ``quiet`` seconds and none is being handled.
 
     Returns False when traffic was still arriving after ``timeout`` seconds (the check then says so).
@@ -133,7 +138,8 @@ def delivery_differences(delivery: DeliveryReport, events: Sequence[Any]) -> lis
                     "rejected",
                     "event",
                     f"{kind} event {i + 1} (messageId {mid})",
-                    reason=f"the system under test did not acknowledge it: {status} after {failure.attempts} attempts: {failure.reason}",
+                    reason=f"the system under test did not acknowledge it: {status} after {failure.attempts} "
+                    f"attempts: {failure.reason}",
                     sort_key=(-1, i),
                 )
             )
@@ -171,7 +177,15 @@ def run_check(
     if adjust_expected is not None:
         records = list(expectation.stream)
         adjust_expected(records)
-        expectation = Expectation(expectation.profile, expectation.settings, expectation.events, records, [], expectation.ignored, expectation.hints)
+        expectation = Expectation(
+            expectation.profile,
+            expectation.settings,
+            expectation.events,
+            records,
+            [],
+            expectation.ignored,
+            expectation.hints,
+        )
     seen = observed_from(pendo)
     if normalise_observed is not None:
         normalise_observed(seen.records)
@@ -184,5 +198,7 @@ def run_check(
     if delivery is not None and delivery.failures:
         report.differences = sort_differences(delivery_differences(delivery, events) + report.differences)
     if not settled:
-        report.notes.append(f"Pendo traffic was still arriving after {settle_timeout:g} s: what came later is not in this report")
+        report.notes.append(
+            f"Pendo traffic was still arriving after {settle_timeout:g} s: what came later is not in this report"
+        )
     return CheckResult(report, expectation, delivery, settled, seen)

@@ -232,7 +232,8 @@ def cmd_expect(args: argparse.Namespace) -> int:
         write_records(args.output, records, "expect")
     ignored = ", ".join(f"{k} {v}" for k, v in sorted(result.ignored_summary().items())) or "none"
     print(
-        f"segpendo expect: {result.events} events -> {len(records)} records ({args.view} view, profile {profile.name}); "
+        f"segpendo expect: {result.events} events -> {len(records)} records ({args.view} view, profile "
+        f"{profile.name}); "
         f"ignored: {ignored}",
         file=sys.stderr,
     )
@@ -279,13 +280,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from .segment import FakeSegment
 
-    segment = FakeSegment(host=args.host, port=args.segment_port, write_key=args.write_key, journal_limit=args.journal_limit, log_requests=args.log_requests)
-    pendo = _start_fake_pendo(args, "serve", max_body=args.max_body, journal_limit=args.journal_limit, log_requests=args.log_requests)
+    segment = FakeSegment(
+        host=args.host,
+        port=args.segment_port,
+        write_key=args.write_key,
+        journal_limit=args.journal_limit,
+        log_requests=args.log_requests,
+    )
+    pendo = _start_fake_pendo(
+        args, "serve", max_body=args.max_body, journal_limit=args.journal_limit, log_requests=args.log_requests
+    )
     try:
         segment.start()
     except OSError as exc:
         pendo.stop()
-        raise UsageError(f"segpendo serve: cannot listen on {args.host}:{args.segment_port}: {exc.strerror or exc} (choose another --segment-port, or 0 for any free port)") from None
+        raise UsageError(
+            f"segpendo serve: cannot listen on {args.host}:{args.segment_port}: {exc.strerror or exc} (choose another "
+            "--segment-port, or 0 for any free port)"
+        ) from None
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -361,7 +373,10 @@ def _records(path: str, command: str) -> list[dict[str, Any]]:
         for number, record, _bound in iter_values(path):
             errors = record_errors(record)
             if errors:
-                raise UsageError(f"segpendo {command}: {name}:{number}: not a Pendo record: {errors[0]} (records are what segpendo expect writes)")
+                raise UsageError(
+                    f"segpendo {command}: {name}:{number}: not a Pendo record: {errors[0]} (records are what segpendo "
+                    "expect writes)"
+                )
             out.append(record)
     except JsonlError as exc:
         raise UsageError(f"segpendo {command}: {exc}") from None
@@ -432,7 +447,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.profile not in PROFILES:
         raise UsageError(f"segpendo check: unknown profile {args.profile!r} (choose from {', '.join(PROFILES)})")
     if args.events and (args.seed is not None or args.count is not None or args.scenario):
-        raise UsageError("segpendo check: give --events FILE, or --seed/--count/--scenario to generate traffic, not both")
+        raise UsageError(
+            "segpendo check: give --events FILE, or --seed/--count/--scenario to generate traffic, not both"
+        )
     try:
         mapping = UserMapping.load(args.mapping) if args.mapping else None
     except ProfileError as exc:
@@ -493,7 +510,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     sent = result.delivery
     if sent is not None and sent.events and sent.acknowledged == 0 and all(f.status is None for f in sent.failures):
         reason = sent.failures[0].reason if sent.failures else "no answer"
-        raise UsageError(f"segpendo check: cannot reach the system under test at {args.sut}: {reason} (is it running and listening there?)")
+        raise UsageError(
+            f"segpendo check: cannot reach the system under test at {args.sut}: {reason} (is it running and listening "
+            "there?)"
+        )
     if sent is not None:
         print(sent.summary())
     print(result.report.format())
@@ -527,14 +547,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     track_secret, integration_key = "demo-track-secret", "demo-integration-key"
     secret = "demo-webhook-secret"
     print(f"segpendo demo: {len(events):,} Segment events (seed {args.seed}, mix {mix}), profile track-api+metadata")
-    print("system under test: the bundled reference relay (signed Segment webhooks in; Pendo Track Events and Metadata APIs out)")
+    print(
+        "system under test: the bundled reference relay (signed Segment webhooks in; Pendo Track Events and Metadata "
+        "APIs out)"
+    )
     outcomes = []
     for title, relay_bugs in (("the correct relay", ()), (f"a broken relay (bugs: {', '.join(bugs)})", bugs)):
         print()
         print(f"== {title}")
-        with FakePendo(max_age_days=None, track_secret=track_secret, integration_key=integration_key) as pendo, Relay(
-            pendo.url, track_secret=track_secret, integration_key=integration_key, secret=secret, bugs=relay_bugs
-        ) as relay:
+        with (
+            FakePendo(max_age_days=None, track_secret=track_secret, integration_key=integration_key) as pendo,
+            Relay(
+                pendo.url, track_secret=track_secret, integration_key=integration_key, secret=secret, bugs=relay_bugs
+            ) as relay,
+        ):
             result = run_check(
                 events,
                 relay.url,
@@ -545,7 +571,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 overrides={"limit": args.limit},
                 quiet=0.1,
                 seed=args.seed,
-                reproduce=f"segpendo demo --seed {args.seed} --count {args.count}" + "".join(f" --bug {b}" for b in relay_bugs),
+                reproduce=f"segpendo demo --seed {args.seed} --count {args.count}"
+                + "".join(f" --bug {b}" for b in relay_bugs),
             )
             relay.check()
             pendo.check()
@@ -556,10 +583,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     good, bad = outcomes
     print()
     if good.conforms and not bad.conforms:
-        print(f"verdict: the correct relay conforms; the broken one is caught ({sum(bad.summary[k] for k in ('missing', 'unexpected', 'changed', 'duplicated', 'rejected')):,} records differ).")
-        print("next: docs/pytest.md shows the same check as a pytest test (the segpendo fixture); segpendo check runs it against your own system.")
+        differing = sum(bad.summary[k] for k in ("missing", "unexpected", "changed", "duplicated", "rejected"))
+        print(f"verdict: the correct relay conforms; the broken one is caught ({differing:,} records differ).")
+        print(
+            "next: docs/pytest.md shows the same check as a pytest test (the segpendo fixture); segpendo check runs "
+            "it against your own system."
+        )
         return EXIT_OK
-    print("verdict: unexpected: " + ("the correct relay does not conform" if not good.conforms else "the broken relay was not caught"))
+    print(
+        "verdict: unexpected: "
+        + ("the correct relay does not conform" if not good.conforms else "the broken relay was not caught")
+    )
     return EXIT_PROBLEMS
 
 
@@ -571,7 +605,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"segpendo {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    gen = sub.add_parser("generate", help="seeded Segment events as JSONL", description="Write seeded, reproducible Segment events as JSON lines.")
+    gen = sub.add_parser(
+        "generate",
+        help="seeded Segment events as JSONL",
+        description="Write seeded, reproducible Segment events as JSON lines.",
+    )
     gen.add_argument("--seed", type=_integer, required=True, help="PRNG seed: the same seed gives the same bytes")
     gen.add_argument("--count", type=_non_negative, required=True, help="number of events")
     gen.add_argument("--scenario", choices=tuple(SCENARIOS), help="kind of traffic (default: saas)")
@@ -581,9 +619,15 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     gen.set_defaults(func=cmd_generate)
 
-    val = sub.add_parser("validate", help="check JSONL events against the Segment Spec", description="Check every line of a JSONL file against the Segment Spec.")
+    val = sub.add_parser(
+        "validate",
+        help="check JSONL events against the Segment Spec",
+        description="Check every line of a JSONL file against the Segment Spec.",
+    )
     val.add_argument("events", metavar="EVENTS.jsonl", help="file of events, or - for stdin")
-    val.add_argument("--max-errors", type=_non_negative, default=50, metavar="N", help="show at most N bad lines (default 50)")
+    val.add_argument(
+        "--max-errors", type=_non_negative, default=50, metavar="N", help="show at most N bad lines (default 50)"
+    )
     val.add_argument("--format", choices=("text", "json"), default="text", help="report format (default text)")
     val.set_defaults(func=cmd_validate)
 
@@ -600,14 +644,19 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser(
         "expect",
         help="the Pendo records events should produce",
-        description="Compute, from a reference profile (and your mapping file), the Pendo records the events should produce.",
+        description="Compute, from a reference profile (and your mapping file), the Pendo records the events should "
+        "produce.",
     )
     from .profiles import PROFILES
 
     ex.add_argument("--profile", required=True, metavar="PROFILE", help=f"one of {', '.join(PROFILES)}")
     ex.add_argument("--mapping", metavar="FILE", help="your actions' subscriptions and field mappings (JSON)")
-    ex.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE", help="a destination setting (repeatable)")
-    ex.add_argument("--view", choices=("stream", "state"), default="stream", help="every write (stream) or merged records (state)")
+    ex.add_argument(
+        "--setting", action="append", default=[], metavar="KEY=VALUE", help="a destination setting (repeatable)"
+    )
+    ex.add_argument(
+        "--view", choices=("stream", "state"), default="stream", help="every write (stream) or merged records (state)"
+    )
     ex.add_argument("--no-check", action="store_true", help="skip checking the events against the Segment Spec first")
     ex.add_argument("events", metavar="EVENTS.jsonl", help="file of events, or - for stdin")
     ex.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
@@ -616,38 +665,95 @@ def build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser(
         "serve",
         help="run the fake Pendo server (and the fake Segment API) until stopped",
-        description="Run the fakes for a system under test outside Python. Prints one JSON line with their URLs once they listen; stops on SIGINT or SIGTERM.",
+        description="Run the fakes for a system under test outside Python. Prints one JSON line with their URLs once "
+        "they listen; stops on SIGINT or SIGTERM.",
     )
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    sv.add_argument("--pendo-port", type=_port, default=0, metavar="N", help="port of the fake Pendo server (default 0: any free port)")
-    sv.add_argument("--segment-port", type=_port, default=0, metavar="M", help="port of the fake Segment API (default 0: any free port)")
+    sv.add_argument(
+        "--pendo-port",
+        type=_port,
+        default=0,
+        metavar="N",
+        help="port of the fake Pendo server (default 0: any free port)",
+    )
+    sv.add_argument(
+        "--segment-port",
+        type=_port,
+        default=0,
+        metavar="M",
+        help="port of the fake Segment API (default 0: any free port)",
+    )
     sv.add_argument("--write-key", metavar="K", help="the Segment write key the fake Segment API requires")
     sv.add_argument("--api-key", metavar="K", help="the Pendo app's API key (beacon paths, /data/segmentio/<key>)")
     sv.add_argument("--integration-key", metavar="K", help="the Metadata API integration key (x-pendo-integration-key)")
-    sv.add_argument("--track-secret", metavar="K", help="the Track Event shared secret (x-pendo-integration-key on /data/track)")
-    sv.add_argument("--max-body", type=_non_negative, default=1 << 20, metavar="BYTES", help="largest request body accepted (default 1 MiB)")
-    sv.add_argument("--journal-limit", type=_non_negative, default=None, metavar="N", help="keep only the last N requests in the journal")
-    sv.add_argument("--max-age-days", type=float, default=7, metavar="D", help="warn about Track Events older than D days, as Pendo does not process them (default 7; 0: off)")
+    sv.add_argument(
+        "--track-secret", metavar="K", help="the Track Event shared secret (x-pendo-integration-key on /data/track)"
+    )
+    sv.add_argument(
+        "--max-body",
+        type=_non_negative,
+        default=1 << 20,
+        metavar="BYTES",
+        help="largest request body accepted (default 1 MiB)",
+    )
+    sv.add_argument(
+        "--journal-limit",
+        type=_non_negative,
+        default=None,
+        metavar="N",
+        help="keep only the last N requests in the journal",
+    )
+    sv.add_argument(
+        "--max-age-days",
+        type=float,
+        default=7,
+        metavar="D",
+        help="warn about Track Events older than D days, as Pendo does not process them (default 7; 0: off)",
+    )
     sv.add_argument("--log-requests", action="store_true", help="log every request on stderr")
     sv.set_defaults(func=cmd_serve)
 
     sd = sub.add_parser(
         "send",
         help="deliver events to a system under test as Segment does",
-        description="Deliver events to a URL in one of Segment's wire formats, retrying as Segment does; prints the delivery report.",
+        description="Deliver events to a URL in one of Segment's wire formats, retrying as Segment does; prints the "
+        "delivery report.",
     )
     sd.add_argument("--to", required=True, metavar="URL", help="where to send (the system under test)")
-    sd.add_argument("--via", required=True, choices=("webhook", "webhook-actions", "tracking-api", "segmentio"), help="the wire format")
+    sd.add_argument(
+        "--via",
+        required=True,
+        choices=("webhook", "webhook-actions", "tracking-api", "segmentio"),
+        help="the wire format",
+    )
     sd.add_argument("--secret", metavar="S", help="shared secret: sign with X-Signature (webhook, webhook-actions)")
     sd.add_argument("--write-key", metavar="W", help="Segment write key (tracking-api)")
     sd.add_argument("--api-key", metavar="K", help="Pendo API key (segmentio, when --to is a base URL)")
-    sd.add_argument("--batch-size", type=_non_negative, metavar="N", help="events per request (webhook-actions, tracking-api)")
+    sd.add_argument(
+        "--batch-size", type=_non_negative, metavar="N", help="events per request (webhook-actions, tracking-api)"
+    )
     sd.add_argument("--method", default="POST", help="HTTP method of webhook-actions: POST, PUT or PATCH")
-    sd.add_argument("--header", type=_header, action="append", default=[], metavar="NAME: VALUE", help="extra header (repeatable)")
+    sd.add_argument(
+        "--header", type=_header, action="append", default=[], metavar="NAME: VALUE", help="extra header (repeatable)"
+    )
     sd.add_argument("--data", metavar="MAPPING.json", help="webhook-actions data mapping (default: the whole event)")
-    sd.add_argument("--concurrency", type=_non_negative, default=1, metavar="N", help="parallel connections; a user's events stay in order (default 1)")
-    sd.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds per request (default 5, as Segment)")
-    sd.add_argument("--max-attempts", type=_non_negative, default=5, metavar="N", help="attempts per request before giving up (default 5)")
+    sd.add_argument(
+        "--concurrency",
+        type=_non_negative,
+        default=1,
+        metavar="N",
+        help="parallel connections; a user's events stay in order (default 1)",
+    )
+    sd.add_argument(
+        "--timeout", type=float, default=5.0, metavar="S", help="seconds per request (default 5, as Segment)"
+    )
+    sd.add_argument(
+        "--max-attempts",
+        type=_non_negative,
+        default=5,
+        metavar="N",
+        help="attempts per request before giving up (default 5)",
+    )
     sd.add_argument("--report", metavar="FILE.json", help="also write the delivery report as JSON")
     sd.add_argument("events", metavar="EVENTS.jsonl", help="file of events, or - for stdin")
     sd.set_defaults(func=cmd_send)
@@ -655,22 +761,49 @@ def build_parser() -> argparse.ArgumentParser:
     from .verify import VIEWS
 
     def diff_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--view", choices=VIEWS, help="compare merged records (state) or every write (stream); default: the profile's, else state")
-        p.add_argument("--timestamp-tolerance", type=_non_negative, metavar="MS", help="track timestamps this close are equal")
+        p.add_argument(
+            "--view",
+            choices=VIEWS,
+            help="compare merged records (state) or every write (stream); default: the profile's, else state",
+        )
+        p.add_argument(
+            "--timestamp-tolerance", type=_non_negative, metavar="MS", help="track timestamps this close are equal"
+        )
         p.add_argument("--ignore-timestamps", action="store_true", help="do not compare track timestamps")
-        p.add_argument("--ignore", action="append", default=[], metavar="PATH", help="a field not to compare, e.g. track.context or '*.metadata.updatedAt' (repeatable)")
-        p.add_argument("--agent-field", action="append", default=[], metavar="PATH", help="a field the client adds itself, compared only when expected (repeatable)")
-        p.add_argument("--limit", type=_non_negative, default=20, metavar="K", help="differences detailed in the report text (default 20)")
+        p.add_argument(
+            "--ignore",
+            action="append",
+            default=[],
+            metavar="PATH",
+            help="a field not to compare, e.g. track.context or '*.metadata.updatedAt' (repeatable)",
+        )
+        p.add_argument(
+            "--agent-field",
+            action="append",
+            default=[],
+            metavar="PATH",
+            help="a field the client adds itself, compared only when expected (repeatable)",
+        )
+        p.add_argument(
+            "--limit",
+            type=_non_negative,
+            default=20,
+            metavar="K",
+            help="differences detailed in the report text (default 20)",
+        )
         p.add_argument("--report", metavar="FILE.json", help="also write the JSON report")
 
     df = sub.add_parser(
         "diff",
         help="compare expected and observed Pendo records",
-        description="Compare two JSONL files of Pendo records (what segpendo expect writes, what a fake received) and report every difference.",
+        description="Compare two JSONL files of Pendo records (what segpendo expect writes, what a fake received) and "
+        "report every difference.",
     )
     df.add_argument("expected", metavar="EXPECTED.jsonl", help="expected records, or - for stdin")
     df.add_argument("observed", metavar="OBSERVED.jsonl", help="observed records, or - for stdin")
-    df.add_argument("--profile", metavar="PROFILE", help="compare as this profile says (view, tolerances, agent fields)")
+    df.add_argument(
+        "--profile", metavar="PROFILE", help="compare as this profile says (view, tolerances, agent fields)"
+    )
     diff_options(df)
     df.set_defaults(func=cmd_diff)
 
@@ -678,48 +811,105 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="send traffic to a system under test and check what reaches Pendo",
         description=(
-            "Start the fake Pendo server on --pendo-port, or use the one segpendo serve runs at --pendo (configure your "
+            "Start the fake Pendo server on --pendo-port, or use the one segpendo serve runs at --pendo (configure "
+            "your "
             "system to send there), send the events to the system in a Segment wire format, wait until Pendo "
             "traffic settles, and compare with the profile."
         ),
     )
     ck.add_argument("--sut", required=True, metavar="URL", help="where the system under test receives Segment data")
-    ck.add_argument("--via", default="webhook", choices=("webhook", "webhook-actions", "tracking-api", "segmentio"), help="the wire format (default webhook)")
+    ck.add_argument(
+        "--via",
+        default="webhook",
+        choices=("webhook", "webhook-actions", "tracking-api", "segmentio"),
+        help="the wire format (default webhook)",
+    )
     ck.add_argument("--profile", required=True, metavar="PROFILE", help=f"one of {', '.join(PROFILES)}")
     where = ck.add_mutually_exclusive_group(required=True)
-    where.add_argument("--pendo-port", type=_port, metavar="N", help="start the fake Pendo server on this port (your system sends there)")
-    where.add_argument("--pendo", metavar="URL", help="use the fake Pendo server segpendo serve runs at URL (reset first)")
+    where.add_argument(
+        "--pendo-port",
+        type=_port,
+        metavar="N",
+        help="start the fake Pendo server on this port (your system sends there)",
+    )
+    where.add_argument(
+        "--pendo", metavar="URL", help="use the fake Pendo server segpendo serve runs at URL (reset first)"
+    )
     ck.add_argument("--host", default="127.0.0.1", help="address the fake Pendo server listens on (default 127.0.0.1)")
     ck.add_argument("--events", metavar="EVENTS.jsonl", help="events to send (default: generated)")
     ck.add_argument("--seed", type=_integer, help="seed of generated traffic (default 0)")
     ck.add_argument("--count", type=_non_negative, help="events to generate (default 1000)")
     ck.add_argument("--scenario", choices=SCENARIOS, help="traffic scenario (default saas)")
     ck.add_argument("--mapping", metavar="FILE", help="your actions' subscriptions and field mappings (JSON)")
-    ck.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE", help="a destination setting (repeatable)")
+    ck.add_argument(
+        "--setting", action="append", default=[], metavar="KEY=VALUE", help="a destination setting (repeatable)"
+    )
     ck.add_argument("--secret", metavar="S", help="shared secret: sign webhooks with X-Signature")
     ck.add_argument("--write-key", metavar="W", help="Segment write key (via tracking-api)")
-    ck.add_argument("--api-key", metavar="K", help="the Pendo API key: the fake requires it, segmentio delivery uses it")
+    ck.add_argument(
+        "--api-key", metavar="K", help="the Pendo API key: the fake requires it, segmentio delivery uses it"
+    )
     ck.add_argument("--integration-key", metavar="K", help="the Metadata API integration key the fake requires")
     ck.add_argument("--track-secret", metavar="K", help="the Track Event shared secret the fake requires")
-    ck.add_argument("--batch-size", type=_non_negative, metavar="N", help="events per request (webhook-actions, tracking-api)")
-    ck.add_argument("--header", type=_header, action="append", default=[], metavar="NAME: VALUE", help="extra header to the system (repeatable)")
-    ck.add_argument("--concurrency", type=_non_negative, default=1, metavar="N", help="parallel connections to the system (default 1)")
-    ck.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds per request to the system (default 5)")
-    ck.add_argument("--max-attempts", type=_non_negative, default=5, metavar="N", help="attempts per request (default 5)")
-    ck.add_argument("--settle", type=float, default=10.0, metavar="S", help="wait at most this long for Pendo traffic to settle (default 10)")
-    ck.add_argument("--quiet", type=float, default=0.2, metavar="S", help="settled = no Pendo request for this long (default 0.2)")
-    ck.add_argument("--max-age-days", type=float, default=7, metavar="D", help="warn about Track Events older than D days, as Pendo does not process them (default 7; 0: off)")
+    ck.add_argument(
+        "--batch-size", type=_non_negative, metavar="N", help="events per request (webhook-actions, tracking-api)"
+    )
+    ck.add_argument(
+        "--header",
+        type=_header,
+        action="append",
+        default=[],
+        metavar="NAME: VALUE",
+        help="extra header to the system (repeatable)",
+    )
+    ck.add_argument(
+        "--concurrency",
+        type=_non_negative,
+        default=1,
+        metavar="N",
+        help="parallel connections to the system (default 1)",
+    )
+    ck.add_argument(
+        "--timeout", type=float, default=5.0, metavar="S", help="seconds per request to the system (default 5)"
+    )
+    ck.add_argument(
+        "--max-attempts", type=_non_negative, default=5, metavar="N", help="attempts per request (default 5)"
+    )
+    ck.add_argument(
+        "--settle",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="wait at most this long for Pendo traffic to settle (default 10)",
+    )
+    ck.add_argument(
+        "--quiet", type=float, default=0.2, metavar="S", help="settled = no Pendo request for this long (default 0.2)"
+    )
+    ck.add_argument(
+        "--max-age-days",
+        type=float,
+        default=7,
+        metavar="D",
+        help="warn about Track Events older than D days, as Pendo does not process them (default 7; 0: off)",
+    )
     diff_options(ck)
     ck.set_defaults(func=cmd_check)
 
     demo = sub.add_parser(
         "demo",
         help="the whole loop on a bundled relay, correct and broken",
-        description="Send generated traffic through the bundled reference relay to the fake Pendo server and check it; then the same with a broken relay.",
+        description="Send generated traffic through the bundled reference relay to the fake Pendo server and check "
+        "it; then the same with a broken relay.",
     )
     demo.add_argument("--seed", type=_integer, default=2026, help="seed (default 2026)")
     demo.add_argument("--count", type=_non_negative, default=1000, help="events to send (default 1000)")
-    demo.add_argument("--bug", action="append", default=[], metavar="NAME", help="the broken relay's bug (repeatable; default: account-lost, non-string-traits-dropped)")
+    demo.add_argument(
+        "--bug",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="the broken relay's bug (repeatable; default: account-lost, non-string-traits-dropped)",
+    )
     demo.add_argument("--limit", type=_non_negative, default=8, metavar="K", help="differences detailed (default 8)")
     demo.set_defaults(func=cmd_demo)
     return parser

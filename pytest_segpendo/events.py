@@ -141,7 +141,9 @@ def timestamp_ms(value: object) -> int | None:
         date_part, hour, minute, second, millis = fast.groups()
         day_ms = _DAY_CACHE.get(date_part)
         if day_ms is None and is_iso8601(date_part):
-            day_ms = _DAY_CACHE[date_part] = _days_from_civil(int(value[:4]), int(value[5:7]), int(value[8:10])) * 86_400_000
+            day_ms = _DAY_CACHE[date_part] = (
+                _days_from_civil(int(value[:4]), int(value[5:7]), int(value[8:10])) * 86_400_000
+            )
         if day_ms is not None:
             return day_ms + int(hour) * 3_600_000 + int(minute) * 60_000 + int(second) * 1000 + int(millis)
         return None
@@ -272,7 +274,9 @@ def validate_event(event: Any, size_bound: int | None = None) -> list[EventError
             add(EventError(f"{prefix}.messageId", f"at most {MAX_MESSAGE_ID_LENGTH} characters (got {len(mid)})"))
     for name in TIMESTAMP_FIELDS:
         value = get(name)
-        if value is None or (type(value) is str and len(value) == 24 and value[:10] in _VALID_DATES and _COMMON.fullmatch(value)):
+        if value is None or (
+            type(value) is str and len(value) == 24 and value[:10] in _VALID_DATES and _COMMON.fullmatch(value)
+        ):
             continue
         if not is_iso8601(value):
             add(EventError(f"{prefix}.{name}", f"must be an ISO-8601 date-time string (got {value!r:.60})"))
@@ -296,7 +300,11 @@ def validate_event(event: Any, size_bound: int | None = None) -> list[EventError
                 elif expected is bool and not isinstance(value, bool):
                     add(EventError(f"{prefix}.context.{name}", f"must be a boolean (got {_type_name(value)})"))
                 elif expected is int and not _is_id(value):
-                    add(EventError(f"{prefix}.context.{name}", f"must be a string or a number (got {_type_name(value)})"))
+                    add(
+                        EventError(
+                            f"{prefix}.context.{name}", f"must be a string or a number (got {_type_name(value)})"
+                        )
+                    )
 
     integrations = get("integrations")
     if integrations is not None:
@@ -359,7 +367,9 @@ class ValidationReport:
             out.append(f"{self.valid} events valid")
         else:
             errors = sum(len(b.errors) for b in self.invalid)
-            out.append(f"{len(self.invalid)} of {self.lines} lines invalid ({errors} errors); {self.valid} events valid")
+            out.append(
+                f"{len(self.invalid)} of {self.lines} lines invalid ({errors} errors); {self.valid} events valid"
+            )
         return "\n".join(out)
 
 
@@ -419,4 +429,3 @@ def normalise(
         out["integrations"] = {}
     _stringify_ids(out)
     return out
-

@@ -25,7 +25,16 @@ __all__ = ["FakeApp", "FakeServer", "RequestJournal"]
 
 Handler = Callable[[Request, Mapping[str, Any], dict[str, Any]], Response]
 JOURNAL_HEADERS = frozenset(
-    {"content-type", "content-encoding", "content-length", "user-agent", "origin", "x-pendo-integration-key", "x-retry-count", "authorization"}
+    {
+        "content-type",
+        "content-encoding",
+        "content-length",
+        "user-agent",
+        "origin",
+        "x-pendo-integration-key",
+        "x-retry-count",
+        "authorization",
+    }
 )
 
 
@@ -67,10 +76,21 @@ class RequestJournal:
         self.journal_dropped = 0
         self.rejected = []
 
-    def new_request(self, method: str, path: str, route: str, query: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    def new_request(
+        self, method: str, path: str, route: str, query: dict[str, Any], headers: dict[str, str]
+    ) -> dict[str, Any]:
         with self.lock:
-            entry = {"id": self._next_id, "time": now_iso(), "method": method, "path": path, "route": route,
-                     "query": query, "headers": headers, "status": None, "outcome": None}
+            entry = {
+                "id": self._next_id,
+                "time": now_iso(),
+                "method": method,
+                "path": path,
+                "route": route,
+                "query": query,
+                "headers": headers,
+                "status": None,
+                "outcome": None,
+            }
             self._next_id += 1
             if self.journal.maxlen is not None and len(self.journal) == self.journal.maxlen:
                 self.journal_dropped += 1
@@ -81,7 +101,14 @@ class RequestJournal:
         with self.lock:
             entry.update(status=status, outcome="rejected", reason=reason)
             self.rejected.append(
-                {"request": entry["id"], "route": entry["route"], "method": entry["method"], "path": entry["path"], "status": status, "reason": reason}
+                {
+                    "request": entry["id"],
+                    "route": entry["route"],
+                    "method": entry["method"],
+                    "path": entry["path"],
+                    "status": status,
+                    "reason": reason,
+                }
             )
 
     def requests(self) -> list[dict[str, Any]]:
@@ -135,7 +162,9 @@ class FakeApp:
             return self._refuse_unrouted(request, 404, f"no such route: {request.method} {request.path}")
         except MethodNotAllowed as exc:
             allowed = ", ".join(sorted(exc.valid_methods or ()))
-            return self._refuse_unrouted(request, 405, f"{request.method} is not allowed on {request.path} (use {allowed})")
+            return self._refuse_unrouted(
+                request, 405, f"{request.method} is not allowed on {request.path} (use {allowed})"
+            )
         if endpoint.startswith("__"):
             return self.inspect(endpoint, request)
         self.store.begin()
@@ -225,7 +254,9 @@ class FakeServer:
     def __enter__(self) -> Any:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     @property

@@ -74,14 +74,18 @@ def _rule(data: Any, index: int, routes: tuple[str, ...]) -> FaultRule:
     for name in ("delay_ms", "nth"):
         value = data.get(name, 0 if name == "delay_ms" else 1)
         if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "delay_ms" else 1):
-            raise FaultError(f"{where}.{name}: must be a whole number {'>= 0' if name == 'delay_ms' else '>= 1'} (got {value!r})")
+            raise FaultError(
+                f"{where}.{name}: must be a whole number {'>= 0' if name == 'delay_ms' else '>= 1'} (got {value!r})"
+            )
     if data.get("delay_ms", 0) > 60_000:
         raise FaultError(f"{where}.delay_ms: at most 60000 (got {data['delay_ms']})")
     count = data.get("count", 1)
     if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
         raise FaultError(f"{where}.count: must be a whole number >= 1, or null for every request (got {count!r})")
     probability = data.get("probability")
-    if probability is not None and (not isinstance(probability, (int, float)) or isinstance(probability, bool) or not 0 <= probability <= 1):
+    if probability is not None and (
+        not isinstance(probability, (int, float)) or isinstance(probability, bool) or not 0 <= probability <= 1
+    ):
         raise FaultError(f"{where}.probability: must be between 0 and 1 (got {probability!r})")
     retry = data.get("retry_after")
     if retry is not None and (not isinstance(retry, (int, float)) or isinstance(retry, bool) or retry < 0):

@@ -14,13 +14,17 @@ hookspec = pytest.hookspec
 
 
 @hookspec
-def pytest_segpendo_adjust_expected(records: list[dict[str, Any]], profile: str, request: pytest.FixtureRequest) -> None:
+def pytest_segpendo_adjust_expected(
+    records: list[dict[str, Any]], profile: str, request: pytest.FixtureRequest
+) -> None:
     """Change the expected records (the stream view) in place before they are compared: for example, add the
     records your system is known to send besides the mapping, or drop what it deliberately does not send."""
 
 
 @hookspec
-def pytest_segpendo_normalise_observed(records: list[dict[str, Any]], profile: str, request: pytest.FixtureRequest) -> None:
+def pytest_segpendo_normalise_observed(
+    records: list[dict[str, Any]], profile: str, request: pytest.FixtureRequest
+) -> None:
     """Change the records the fake Pendo server received (the stream view) in place before they are compared:
     for example, strip a field your system adds that the mapping cannot predict."""
 

@@ -37,7 +37,9 @@ def inflate(data: bytes, limit: int, wbits: int = zlib.MAX_WBITS, what: str = "b
     try:
         out = inflater.decompress(data, limit + 1)
     except zlib.error as exc:
-        raise BadRequest(400, f"{what}: not valid {'gzip' if wbits > zlib.MAX_WBITS else 'zlib'} data ({exc})") from None
+        raise BadRequest(
+            400, f"{what}: not valid {'gzip' if wbits > zlib.MAX_WBITS else 'zlib'} data ({exc})"
+        ) from None
     if len(out) > limit or inflater.unconsumed_tail:
         raise BadRequest(413, f"{what}: decompresses to more than {limit} bytes")
     if not inflater.eof:

@@ -82,7 +82,7 @@ def _open(source: Source) -> tuple[IO[bytes], bool]:
     if isinstance(source, (str, Path)):
         if str(source) == "-":
             return sys.stdin.buffer, False
-        return open(source, "rb"), True  # noqa: SIM115 - closed by the caller
+        return open(source, "rb"), True
     return source, False
 
 
@@ -104,7 +104,7 @@ def iter_jsonl(source: Source) -> Iterator[JsonlLine]:
             if not raw.strip():
                 continue
             try:
-                text = raw.decode("utf-8")
+                raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 yield JsonlLine(number, error=f"not valid UTF-8 (byte {exc.start + 1})")
                 continue
@@ -179,7 +179,9 @@ def iter_values(source: Source) -> Iterator[tuple[int, Any, int]]:
         except ValueError as exc:
             message = getattr(exc, "msg", str(exc))
             col = getattr(exc, "colno", None)
-            raise JsonlError(f"{name}:{number}: invalid JSON: {message}" + (f" (column {col})" if col else "")) from None
+            raise JsonlError(
+                f"{name}:{number}: invalid JSON: {message}" + (f" (column {col})" if col else "")
+            ) from None
         yield number, value, len(line) * 9 // 2 + 1
 
 

@@ -69,17 +69,47 @@ class TrafficFactory(Protocol):
 _OPTIONS = (
     # (flag, ini name, type, help)
     ("--segpendo-seed", "segpendo_seed", int, f"seed of generated Segment traffic (default {DEFAULT_SEED})"),
-    ("--segpendo-scenario", "segpendo_scenario", str, f"traffic scenario: {', '.join(SCENARIOS)} (default {DEFAULT_SCENARIO})"),
+    (
+        "--segpendo-scenario",
+        "segpendo_scenario",
+        str,
+        f"traffic scenario: {', '.join(SCENARIOS)} (default {DEFAULT_SCENARIO})",
+    ),
     ("--segpendo-mix", "segpendo_mix", str, "weighted mix of scenarios instead of one, e.g. saas=3,edge=1"),
     ("--segpendo-count", "segpendo_count", int, f"events per generated traffic sample (default {DEFAULT_COUNT})"),
-    ("--segpendo-locale", "segpendo_locale", str, f"Faker locale of generated names and places (default {DEFAULT_LOCALE})"),
-    ("--segpendo-profile", "segpendo_profile", str, f"reference profile: {', '.join(PROFILES)} (default {DEFAULT_PROFILE})"),
+    (
+        "--segpendo-locale",
+        "segpendo_locale",
+        str,
+        f"Faker locale of generated names and places (default {DEFAULT_LOCALE})",
+    ),
+    (
+        "--segpendo-profile",
+        "segpendo_profile",
+        str,
+        f"reference profile: {', '.join(PROFILES)} (default {DEFAULT_PROFILE})",
+    ),
     ("--segpendo-view", "segpendo_view", str, "compare the state or the stream view (default: the profile's)"),
     ("--segpendo-report", "segpendo_report", str, "write every conformance report of the run to this JSON file"),
     ("--segpendo-limit", "segpendo_limit", int, f"differences detailed in a failure message (default {DEFAULT_LIMIT})"),
-    ("--segpendo-timestamp-tolerance", "segpendo_timestamp_tolerance", int, "track timestamps this many ms apart count as equal (default: the profile's)"),
-    ("--segpendo-settle", "segpendo_settle", float, f"seconds to wait at most for Pendo traffic to settle (default {DEFAULT_SETTLE:g})"),
-    ("--segpendo-max-age-days", "segpendo_max_age_days", float, "the fake Pendo warns about Track Events older than this, as Pendo does not process them (default 7; 0: off)"),
+    (
+        "--segpendo-timestamp-tolerance",
+        "segpendo_timestamp_tolerance",
+        int,
+        "track timestamps this many ms apart count as equal (default: the profile's)",
+    ),
+    (
+        "--segpendo-settle",
+        "segpendo_settle",
+        float,
+        f"seconds to wait at most for Pendo traffic to settle (default {DEFAULT_SETTLE:g})",
+    ),
+    (
+        "--segpendo-max-age-days",
+        "segpendo_max_age_days",
+        float,
+        "the fake Pendo warns about Track Events older than this, as Pendo does not process them (default 7; 0: off)",
+    ),
 )
 
 
@@ -237,12 +267,20 @@ def _marker_args(request: pytest.FixtureRequest) -> dict[str, Any]:
             pytest.fail(f"@pytest.mark.segpendo takes keyword arguments only ({', '.join(MARKER_ARGS)})", pytrace=False)
         for key, value in mark.kwargs.items():
             if key not in MARKER_ARGS:
-                pytest.fail(f"@pytest.mark.segpendo: unknown argument {key!r} (use {', '.join(MARKER_ARGS)})", pytrace=False)
+                pytest.fail(
+                    f"@pytest.mark.segpendo: unknown argument {key!r} (use {', '.join(MARKER_ARGS)})", pytrace=False
+                )
             args[key] = value
     if "profile" in args and args["profile"] not in PROFILES:
-        pytest.fail(f"@pytest.mark.segpendo: unknown profile {args['profile']!r} (choose from {', '.join(PROFILES)})", pytrace=False)
+        pytest.fail(
+            f"@pytest.mark.segpendo: unknown profile {args['profile']!r} (choose from {', '.join(PROFILES)})",
+            pytrace=False,
+        )
     if "scenario" in args and args["scenario"] not in SCENARIOS:
-        pytest.fail(f"@pytest.mark.segpendo: unknown scenario {args['scenario']!r} (choose from {', '.join(SCENARIOS)})", pytrace=False)
+        pytest.fail(
+            f"@pytest.mark.segpendo: unknown scenario {args['scenario']!r} (choose from {', '.join(SCENARIOS)})",
+            pytrace=False,
+        )
     if "view" in args and args["view"] not in VIEWS:
         pytest.fail(f"@pytest.mark.segpendo: unknown view {args['view']!r} (choose from state, stream)", pytrace=False)
     return args
@@ -362,7 +400,9 @@ class Segpendo:
         """What the fake Pendo server received so far (records, refusals, warnings)."""
         return observed_from(self.pendo)
 
-    def _hooks(self, profile: str) -> tuple[Callable[[list[dict[str, Any]]], None], Callable[[list[dict[str, Any]]], None], list[Matcher]]:
+    def _hooks(
+        self, profile: str
+    ) -> tuple[Callable[[list[dict[str, Any]]], None], Callable[[list[dict[str, Any]]], None], list[Matcher]]:
         hook = self.request.config.hook
         matchers: list[Matcher] = []
         hook.pytest_segpendo_add_matchers(matchers=matchers, profile=profile, request=self.request)
@@ -462,7 +502,13 @@ class Segpendo:
             settings=self.marker.get("settings") if settings is None else settings,
             mapping=self.marker.get("mapping") if mapping is None else mapping,
             options=options,
-            overrides=self._overrides({"view": view or self.marker.get("view"), "timestamp_tolerance_ms": timestamp_tolerance_ms, "ignore_paths": ignore_paths}),
+            overrides=self._overrides(
+                {
+                    "view": view or self.marker.get("view"),
+                    "timestamp_tolerance_ms": timestamp_tolerance_ms,
+                    "ignore_paths": ignore_paths,
+                }
+            ),
             delivery_options=delivery,
             quiet=quiet,
             settle_timeout=self.settings.settle if settle_timeout is None else settle_timeout,
@@ -510,12 +556,14 @@ def segpendo(
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if call.when == "call":
         found = item.stash.get(_REPORTS_KEY, None)
         if found:
-            setattr(report, "segpendo", found)  # a plain attribute: xdist serialises it with the report
+            setattr(report, "segpendo", found)  # noqa: B010 - a plain attribute: xdist serialises it with the report
     return report
 
 
@@ -557,15 +605,15 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for nodeid, _outcome, reports in collected:
         for r in reports:
             s = r["summary"]
-            counts = ", ".join(f"{k} {s[k]:,}" for k in ("missing", "unexpected", "changed", "duplicated", "rejected") if s[k])
+            counts = ", ".join(
+                f"{k} {s[k]:,}" for k in ("missing", "unexpected", "changed", "duplicated", "rejected") if s[k]
+            )
             verdict = "conforms" if r["conforms"] else "DIFFERS" if r.get("asserted") else "differs"
             extra = f"; ignored {s['ignored']:,}" if s["ignored"] else ""
             looked = "" if r.get("asserted") or r["conforms"] else "  (verify(): the test judged this report itself)"
             tr.write_line(
-                f"{verdict:8} {nodeid}  profile={r['profile']} view={r['view']}  matched {r['matched']:,}/{r['expected']:,}"
-                + (f"; {counts}" if counts else "")
-                + extra
-                + looked
+                f"{verdict:8} {nodeid}  profile={r['profile']} view={r['view']}  matched "
+                f"{r['matched']:,}/{r['expected']:,}" + (f"; {counts}" if counts else "") + extra + looked
             )
 
 
@@ -584,7 +632,9 @@ def _counts(outcome: str, report: dict[str, Any]) -> bool:
     return bool(report.get("asserted")) or outcome != "passed"
 
 
-def write_run_report(path: Path, tests: Sequence[tuple[str, str, list[dict[str, Any]]]], settings: SegpendoSettings) -> None:
+def write_run_report(
+    path: Path, tests: Sequence[tuple[str, str, list[dict[str, Any]]]], settings: SegpendoSettings
+) -> None:
     """The run's JSON report: the report shape of docs/index.md summed over the reports that count (``_counts``),
     then every test's reports (each with ``asserted``)."""
     summary: dict[str, int] = {}
@@ -595,7 +645,8 @@ def write_run_report(path: Path, tests: Sequence[tuple[str, str, list[dict[str, 
             summary[key] = summary.get(key, 0) + n
         differences.extend({"test": nodeid, **d} for d in r["differences"])
     document = {
-        "conforms": all(outcome == "passed" for _n, outcome, _r in tests) and all(r["conforms"] for _n, _o, r in counted),
+        "conforms": all(outcome == "passed" for _n, outcome, _r in tests)
+        and all(r["conforms"] for _n, _o, r in counted),
         "summary": summary,
         "differences": differences,
         "settings": {k: v for k, v in settings.__dict__.items() if k != "report"},

@@ -61,22 +61,27 @@ __all__ = ["BROKEN", "BUGS", "MAX_BODY", "Relay", "main"]
 MAX_BODY = 1 << 20  # bytes of a webhook body
 
 BUGS: dict[str, str] = {
-    "non-string-traits-dropped": "trait values that are not strings (numbers, booleans, null, objects, lists) are left out of metadata",
+    "non-string-traits-dropped": "trait values that are not strings (numbers, booleans, null, objects, lists) are "
+    "left out of metadata",
     "anonymous-id-first": "visitorId = anonymousId even when userId exists, for tracks and identifies",
     "seconds-timestamps": "track timestamps sent in seconds instead of milliseconds",
     "account-lost": "context.groupId ignored: a track's accountId only comes from properties.groupId",
     "event-name-case": "track event names lower-cased",
-    "numeric-ids-as-numbers": "a userId or groupId that is a number, or a string of digits, sent as a JSON number (\"007\" becomes 7)",
+    "numeric-ids-as-numbers": "a userId or groupId that is a number, or a string of digits, sent as a JSON number "
+    '("007" becomes 7)',
     "double-send": "every Pendo request made twice, as a retry bug would",
     "unsigned-accepted": "the signature is not checked: forged and unsigned webhooks are forwarded",
     "parent-account-dropped": "traits.parentAccount left out of account metadata",
-    "nested-traits-flattened": "nested objects in traits flattened to \"a.b\" keys",
+    "nested-traits-flattened": 'nested objects in traits flattened to "a.b" keys',
     "non-ascii-mangled": "non-ASCII characters in Pendo bodies replaced by \"?\" (an encode('ascii', 'replace') bug)",
     "batch-truncated": "of a JSON array of events, only the first is forwarded",
     "properties-dropped": "track properties sent as {}",
-    "group-traits-to-visitor": "group traits written to the visitor's metadata (visitorId = userId) instead of the account's",
-    "received-at-timestamps": "track timestamps taken from receivedAt (when Segment got the event) instead of timestamp",
-    "empty-traits-sent": "an identify or group without traits still writes metadata (empty values), creating the visitor or account",
+    "group-traits-to-visitor": "group traits written to the visitor's metadata (visitorId = userId) instead of the "
+    "account's",
+    "received-at-timestamps": "track timestamps taken from receivedAt (when Segment got the event) instead of "
+    "timestamp",
+    "empty-traits-sent": "an identify or group without traits still writes metadata (empty values), creating the "
+    "visitor or account",
 }
 
 BROKEN: tuple[str, ...] = ("account-lost", "non-string-traits-dropped")
@@ -97,7 +102,12 @@ def _get(value: Any, *keys: str) -> Any:
     """``get(event, "a.b")`` as Segment's mapping-kit reads paths: a falsy value stops the walk and is the
     result; a key missing from an object, or a key of a non-object, gives ``_MISSING``."""
     for key in keys:
-        if value is None or value is False or value == "" or (isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0):
+        if (
+            value is None
+            or value is False
+            or value == ""
+            or (isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0)
+        ):
             return value
         value = value.get(key, _MISSING) if isinstance(value, dict) else _MISSING
         if value is _MISSING:
@@ -236,7 +246,7 @@ class _PendoClient:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"pendo_url must be an http(s) URL (got {url!r})")
         try:
-            parts.port
+            _ = parts.port
         except ValueError:
             raise ValueError(f"pendo_url has a bad port (got {url!r})") from None
         self.scheme = parts.scheme
@@ -348,7 +358,9 @@ class Relay:
     def __enter__(self) -> Relay:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     @property
@@ -375,7 +387,11 @@ class Relay:
     def handle(self, request: Request) -> Response:
         """Answer one webhook request (forwarding its events to Pendo first)."""
         if request.method not in ("POST", "PUT", "PATCH"):
-            return _answer(405, {"error": f"{request.method} is not allowed: Segment webhooks are POST"}, {"Allow": "POST, PUT, PATCH"})
+            return _answer(
+                405,
+                {"error": f"{request.method} is not allowed: Segment webhooks are POST"},
+                {"Allow": "POST, PUT, PATCH"},
+            )
         length = request.content_length
         if length is not None and length > MAX_BODY:
             if length <= 4 * MAX_BODY:  # read it, so that a client still sending it gets the answer
@@ -410,7 +426,9 @@ class Relay:
         if hmac.compare_digest(hmac.new(key, raw, hashlib.sha1).hexdigest().encode("ascii"), claimed):
             return None
         first = _first_item(raw)  # a batch: Segment signs its first item only
-        if first is not None and hmac.compare_digest(hmac.new(key, first, hashlib.sha1).hexdigest().encode("ascii"), claimed):
+        if first is not None and hmac.compare_digest(
+            hmac.new(key, first, hashlib.sha1).hexdigest().encode("ascii"), claimed
+        ):
             return None
         return "X-Signature: does not match the body (wrong shared secret, or the body was changed)"
 
@@ -427,9 +445,13 @@ class Relay:
                     try:
                         status, text = self._pendo.post(path, key, self._encode(payload))
                     except PendoUnavailable as exc:
-                        return _answer(502, {"error": f"Pendo could not be reached: {exc}", "event": index, "forwarded": forwarded})
+                        return _answer(
+                            502, {"error": f"Pendo could not be reached: {exc}", "event": index, "forwarded": forwarded}
+                        )
                     if status >= 500:
-                        return _answer(502, {"error": f"Pendo answered {status}", "event": index, "forwarded": forwarded})
+                        return _answer(
+                            502, {"error": f"Pendo answered {status}", "event": index, "forwarded": forwarded}
+                        )
                     if status >= 400:
                         reason = text[:300].decode("utf-8", "replace")
                         refused.append({"event": index, "path": path.split("?")[0], "status": status, "reason": reason})
@@ -502,7 +524,12 @@ class Relay:
         if not isinstance(properties, dict) or "properties-dropped" in self.bugs:
             properties = {}
         context: dict[str, Any] = {}
-        for field, path in (("ip", ("ip",)), ("userAgent", ("userAgent",)), ("url", ("page", "url")), ("title", ("page", "title"))):
+        for field, path in (
+            ("ip", ("ip",)),
+            ("userAgent", ("userAgent",)),
+            ("url", ("page", "url")),
+            ("title", ("page", "title")),
+        ):
             value = _get(event, "context", *path)
             if value is not _MISSING:
                 context[field] = value
@@ -536,7 +563,9 @@ class Relay:
         values = self._values(event.get("traits"))
         if values is None:
             return []
-        return [(VISITOR_PATH, self.integration_key, [{"visitorId": self._wire_id(raw_visitor, visitor), "values": values}])]
+        return [
+            (VISITOR_PATH, self.integration_key, [{"visitorId": self._wire_id(raw_visitor, visitor), "values": values}])
+        ]
 
     def _group(self, event: dict[str, Any]) -> list[tuple[str, str, Any]]:
         raw_account = event.get("groupId")
@@ -554,8 +583,16 @@ class Relay:
             visitor = _id(raw_visitor)
             if visitor is None:
                 return []
-            return [(VISITOR_PATH, self.integration_key, [{"visitorId": self._wire_id(raw_visitor, visitor), "values": values}])]
-        return [(ACCOUNT_PATH, self.integration_key, [{"accountId": self._wire_id(raw_account, account), "values": values}])]
+            return [
+                (
+                    VISITOR_PATH,
+                    self.integration_key,
+                    [{"visitorId": self._wire_id(raw_visitor, visitor), "values": values}],
+                )
+            ]
+        return [
+            (ACCOUNT_PATH, self.integration_key, [{"accountId": self._wire_id(raw_account, account), "values": values}])
+        ]
 
 
 # -- command line ----------------------------------------------------------------------------------------------
@@ -576,7 +613,9 @@ def _parser() -> _Parser:
     parser.add_argument("--track-secret", required=True, help="the Track Event shared secret")
     parser.add_argument("--integration-key", required=True, help="a write-enabled integration key")
     parser.add_argument("--secret", default=None, help="the webhook's shared secret (X-Signature is then required)")
-    parser.add_argument("--bug", action="append", default=[], metavar="NAME", help=f"turn a bug on (repeatable): {', '.join(BUGS)}")
+    parser.add_argument(
+        "--bug", action="append", default=[], metavar="NAME", help=f"turn a bug on (repeatable): {', '.join(BUGS)}"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 (the default) picks a free port")
     return parser
@@ -590,7 +629,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"relay: --port must be between 0 and 65535 (got {args.port})", file=sys.stderr)
         return 2
     try:
-        relay = Relay(args.pendo, track_secret=args.track_secret, integration_key=args.integration_key, secret=args.secret, bugs=bugs, host=args.host, port=args.port)
+        relay = Relay(
+            args.pendo,
+            track_secret=args.track_secret,
+            integration_key=args.integration_key,
+            secret=args.secret,
+            bugs=bugs,
+            host=args.host,
+            port=args.port,
+        )
     except ValueError as exc:
         print(f"relay: {exc}", file=sys.stderr)
         return 2

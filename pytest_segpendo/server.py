@@ -94,7 +94,9 @@ class _Handler(WSGIRequestHandler):
         status: list[str] = []
         headers: list[tuple[str, str]] = []
 
-        def start_response(code: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+        def start_response(
+            code: str, response_headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], None]:
             status[:] = [code]
             headers[:] = response_headers
             return lambda data: None  # the legacy write() is not used by the fakes
@@ -263,7 +265,9 @@ class ServerThread:
     def __enter__(self) -> ServerThread:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     # -- facts ---------------------------------------------------------------------------------------------
@@ -295,4 +299,3 @@ class ServerThread:
         with server._lock:
             (exc, text), server.errors[:] = server.errors[0], []
         raise HandlerError(f"the fake server failed while handling a request:\n{text}") from exc
-

@@ -112,14 +112,23 @@ class _PageApp:
         return response(environ, start_response)
 
 
-def run_agent(calls: list[list[Any]], data_host: str, *, guides: bool = False, budget_ms: int = 20_000) -> dict[str, Any]:
+def run_agent(
+    calls: list[list[Any]], data_host: str, *, guides: bool = False, budget_ms: int = 20_000
+) -> dict[str, Any]:
     """Run ``calls`` against the agent in Chromium; returns what the page reported (visitorId, accountId)."""
     browser = require_browser()
     app = _PageApp(calls, {"apiKey": API_KEY, "dataHost": data_host, "guides": guides})
     profile = tempfile.mkdtemp(prefix="segpendo-chromium-")
     try:
         with ServerThread(app) as pages:
-            cmd = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--virtual-time-budget={budget_ms}", "--dump-dom", f"{pages.url}/page"]
+            cmd = [
+                browser,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--virtual-time-budget={budget_ms}",
+                "--dump-dom",
+                f"{pages.url}/page",
+            ]
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
             app.finished.wait(5)
             pages.check()

@@ -22,25 +22,39 @@ def run_cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProce
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_generate_piped_into_validate_passes_at_10000_events(scenario: str) -> None:
-    gen = subprocess.Popen([*CLI, "generate", "--seed", "3", "--count", "10000", "--scenario", scenario], stdout=subprocess.PIPE)
+    gen = subprocess.Popen(
+        [*CLI, "generate", "--seed", "3", "--count", "10000", "--scenario", scenario], stdout=subprocess.PIPE
+    )
     val = subprocess.run([*CLI, "validate", "-"], stdin=gen.stdout, capture_output=True, text=True, timeout=120)
     assert gen.wait(timeout=120) == 0
     assert val.returncode == 0, val.stdout + val.stderr
     assert val.stdout.strip() == "10000 events valid"
 
 
-def test_generate_writes_the_library_output_to_stdout_and_files(tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+def test_generate_writes_the_library_output_to_stdout_and_files(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
     expected = "".join(generate_jsonl(300, seed=8, mix={"saas": 1, "edge": 1}, locale="fr_FR")).encode("utf-8")
     assert main(["generate", "--seed", "8", "--count", "300", "--mix", "saas=1,edge=1", "--locale", "fr_FR"]) == 0
     assert capsysbinary.readouterr().out == expected
     out = tmp_path / "events.jsonl"
-    assert main(["generate", "--seed", "8", "--count", "300", "--mix", "saas=1,edge=1", "--locale", "fr_FR", "-o", str(out)]) == 0
+    assert (
+        main(
+            ["generate", "--seed", "8", "--count", "300", "--mix", "saas=1,edge=1", "--locale", "fr_FR", "-o", str(out)]
+        )
+        == 0
+    )
     assert out.read_bytes() == expected
 
 
 def test_stdout_is_utf8_whatever_the_terminal_encoding() -> None:
     env = dict(os.environ, PYTHONIOENCODING="ascii", LC_ALL="C")
-    out = subprocess.run([*CLI, "generate", "--seed", "1", "--count", "3", "--scenario", "edge"], env=env, capture_output=True, timeout=60)
+    out = subprocess.run(
+        [*CLI, "generate", "--seed", "1", "--count", "3", "--scenario", "edge"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert "🚀" in out.stdout.decode("utf-8")
 
@@ -109,19 +123,49 @@ def test_validate_of_an_empty_file_is_not_a_pass(tmp_path: Path, capsys: pytest.
     [
         ([], "segpendo: a command is required (see 'segpendo --help')"),
         (["frob"], "segpendo: argument COMMAND: invalid choice: 'frob'"),
-        (["generate", "--count", "5"], "segpendo generate: the following arguments are required: --seed (see 'segpendo generate --help')"),
+        (
+            ["generate", "--count", "5"],
+            "segpendo generate: the following arguments are required: --seed (see 'segpendo generate --help')",
+        ),
         (["generate", "--seed", "1"], "segpendo generate: the following arguments are required: --count"),
-        (["generate", "--seed", "one", "--count", "5"], "segpendo generate: argument --seed: must be a whole number (got 'one')"),
-        (["generate", "--seed", "1", "--count", "-5"], "segpendo generate: argument --count: must not be negative (got -5)"),
-        (["generate", "--seed", "1", "--count", "5", "--scenario", "shop"], "segpendo generate: argument --scenario: invalid choice: 'shop'"),
-        (["generate", "--seed", "1", "--count", "5", "--scenario", "saas", "--mix", "edge=1"], "segpendo generate: give --scenario or --mix, not both"),
-        (["generate", "--seed", "1", "--count", "5", "--mix", "saas=x"], "segpendo generate: weight of 'saas' must be a whole number (got 'x')"),
+        (
+            ["generate", "--seed", "one", "--count", "5"],
+            "segpendo generate: argument --seed: must be a whole number (got 'one')",
+        ),
+        (
+            ["generate", "--seed", "1", "--count", "-5"],
+            "segpendo generate: argument --count: must not be negative (got -5)",
+        ),
+        (
+            ["generate", "--seed", "1", "--count", "5", "--scenario", "shop"],
+            "segpendo generate: argument --scenario: invalid choice: 'shop'",
+        ),
+        (
+            ["generate", "--seed", "1", "--count", "5", "--scenario", "saas", "--mix", "edge=1"],
+            "segpendo generate: give --scenario or --mix, not both",
+        ),
+        (
+            ["generate", "--seed", "1", "--count", "5", "--mix", "saas=x"],
+            "segpendo generate: weight of 'saas' must be a whole number (got 'x')",
+        ),
         (["generate", "--seed", "1", "--count", "5", "--locale", "xx_YY"], "segpendo generate: unknown locale 'xx_YY'"),
-        (["generate", "--seed", "1", "--count", "5", "--start", "soon"], "segpendo generate: start must be 'now' or an ISO-8601 date-time"),
-        (["generate", "--seed", "1", "--count", "5", "-o", "/nonexistent-dir/x.jsonl"], "segpendo generate: cannot write /nonexistent-dir/x.jsonl: No such file or directory"),
+        (
+            ["generate", "--seed", "1", "--count", "5", "--start", "soon"],
+            "segpendo generate: start must be 'now' or an ISO-8601 date-time",
+        ),
+        (
+            ["generate", "--seed", "1", "--count", "5", "-o", "/nonexistent-dir/x.jsonl"],
+            "segpendo generate: cannot write /nonexistent-dir/x.jsonl: No such file or directory",
+        ),
         (["validate"], "segpendo validate: the following arguments are required: EVENTS.jsonl"),
-        (["validate", "/nonexistent.jsonl"], "segpendo validate: cannot read /nonexistent.jsonl: No such file or directory"),
-        (["validate", "x", "--max-errors", "many"], "segpendo validate: argument --max-errors: must be a whole number (got 'many')"),
+        (
+            ["validate", "/nonexistent.jsonl"],
+            "segpendo validate: cannot read /nonexistent.jsonl: No such file or directory",
+        ),
+        (
+            ["validate", "x", "--max-errors", "many"],
+            "segpendo validate: argument --max-errors: must be a whole number (got 'many')",
+        ),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(argv: list[str], message: str) -> None:
@@ -139,7 +183,9 @@ def test_validate_a_directory_is_a_usage_error() -> None:
 
 
 def test_generate_into_a_closed_pipe_exits_quietly() -> None:
-    proc = subprocess.Popen([*CLI, "generate", "--seed", "1", "--count", "200000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*CLI, "generate", "--seed", "1", "--count", "200000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     assert proc.stdout is not None
     first = proc.stdout.readline()
     proc.stdout.close()

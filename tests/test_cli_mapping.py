@@ -25,11 +25,21 @@ def files(tmp_path: Path) -> dict[str, Path]:
     events = tmp_path / "events.jsonl"
     events.write_text("".join(generate_jsonl(300, seed=4, mix={"saas": 2, "edge": 1})), encoding="utf-8")
     mapping = tmp_path / "mapping.json"
-    mapping.write_text(json.dumps({"id": {"@path": "$.userId"}, "n": {"@literal": 1.0}, "e": {"@case": {"operator": "upper", "value": {"@path": "$.event"}}}}))
+    mapping.write_text(
+        json.dumps(
+            {
+                "id": {"@path": "$.userId"},
+                "n": {"@literal": 1.0},
+                "e": {"@case": {"operator": "upper", "value": {"@path": "$.event"}}},
+            }
+        )
+    )
     return {"events": events, "mapping": mapping, "dir": tmp_path}
 
 
-def test_transform_writes_one_result_per_event_as_javascript_writes_json(files: dict[str, Path], capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+def test_transform_writes_one_result_per_event_as_javascript_writes_json(
+    files: dict[str, Path], capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
     assert main(["transform", "--mapping", str(files["mapping"]), str(files["events"])]) == 0
     lines = capsysbinary.readouterr().out.decode().splitlines()
     events = [json.loads(line) for line in files["events"].read_text().splitlines()]
@@ -42,7 +52,9 @@ def test_transform_writes_one_result_per_event_as_javascript_writes_json(files: 
             assert result["e"] == event["event"].upper()
 
 
-def test_transform_of_a_top_level_directive_writes_null_for_undefined(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_transform_of_a_top_level_directive_writes_null_for_undefined(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "m.json").write_text('{"@path": "$.userId"}')
     (tmp_path / "e.jsonl").write_text('{"userId": "u"}\n{}\n')
     assert main(["transform", "--mapping", str(tmp_path / "m.json"), str(tmp_path / "e.jsonl")]) == 0
@@ -64,7 +76,9 @@ def test_expect_stream_and_state(files: dict[str, Path], capsys: pytest.CaptureF
     assert main(["expect", "--profile", "web-actions", str(files["events"])]) == 0
     out, err = capsys.readouterr()
     assert [json.loads(x) for x in out.splitlines()] == want.stream
-    assert err.startswith(f"segpendo expect: 300 events -> {len(want.stream)} records (stream view, profile web-actions); ignored: ")
+    assert err.startswith(
+        f"segpendo expect: 300 events -> {len(want.stream)} records (stream view, profile web-actions); ignored: "
+    )
     target = files["dir"] / "state.jsonl"
     assert main(["expect", "--profile", "web-actions", "--view", "state", str(files["events"]), "-o", str(target)]) == 0
     assert [json.loads(x) for x in target.read_text().splitlines()] == want.state
@@ -73,7 +87,21 @@ def test_expect_stream_and_state(files: dict[str, Path], capsys: pytest.CaptureF
 def test_expect_settings_and_mapping_file(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     mapping = files["dir"] / "actions.json"
     mapping.write_text(json.dumps({"actions": {"trackEvent": {"mapping": {"event": {"@template": "x-{{event}}"}}}}}))
-    assert main(["expect", "--profile", "track-api", "--setting", "anonymousTracks=pendoAnonymous", "--mapping", str(mapping), str(files["events"])]) == 0
+    assert (
+        main(
+            [
+                "expect",
+                "--profile",
+                "track-api",
+                "--setting",
+                "anonymousTracks=pendoAnonymous",
+                "--mapping",
+                str(mapping),
+                str(files["events"]),
+            ]
+        )
+        == 0
+    )
     records = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert records and all(r["event"].startswith("x-") for r in records)
     assert any(r["visitorId"].startswith("_PENDO_T_") for r in records)
@@ -89,18 +117,49 @@ def test_expect_reads_stdin() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["expect", "--profile", "web", "EVENTS"], "segpendo expect: unknown profile 'web' (choose from web-actions, classic, track-api, track-api+metadata)"),
-        (["expect", "--profile", "web-actions", "--setting", "pageLoads", "EVENTS"], "segpendo expect: --setting takes KEY=VALUE (got 'pageLoads')"),
-        (["expect", "--profile", "web-actions", "--setting", "pageLoads=often", "EVENTS"], "segpendo expect: setting pageLoads takes one of visit, page (got 'often')"),
-        (["expect", "--profile", "web-actions", "--mapping", "/nonexistent.json", "EVENTS"], "segpendo expect: cannot read mapping file /nonexistent.json: No such file or directory"),
-        (["expect", "--profile", "web-actions", "/nonexistent.jsonl"], "segpendo expect: cannot read /nonexistent.jsonl: No such file or directory"),
+        (
+            ["expect", "--profile", "web", "EVENTS"],
+            "segpendo expect: unknown profile 'web' (choose from web-actions, classic, track-api, track-api+metadata)",
+        ),
+        (
+            ["expect", "--profile", "web-actions", "--setting", "pageLoads", "EVENTS"],
+            "segpendo expect: --setting takes KEY=VALUE (got 'pageLoads')",
+        ),
+        (
+            ["expect", "--profile", "web-actions", "--setting", "pageLoads=often", "EVENTS"],
+            "segpendo expect: setting pageLoads takes one of visit, page (got 'often')",
+        ),
+        (
+            ["expect", "--profile", "web-actions", "--mapping", "/nonexistent.json", "EVENTS"],
+            "segpendo expect: cannot read mapping file /nonexistent.json: No such file or directory",
+        ),
+        (
+            ["expect", "--profile", "web-actions", "/nonexistent.jsonl"],
+            "segpendo expect: cannot read /nonexistent.jsonl: No such file or directory",
+        ),
         (["expect", "EVENTS"], "segpendo expect: the following arguments are required: --profile"),
         (["expect", "--profile", "web-actions", "BAD"], "segpendo expect: BAD:2: invalid event: track.event: required"),
-        (["expect", "--profile", "web-actions", "NOTJSON"], "segpendo expect: NOTJSON:2: invalid JSON: Expecting value (column 1)"),
-        (["transform", "--mapping", "/nonexistent.json", "EVENTS"], "segpendo transform: cannot read mapping /nonexistent.json: No such file or directory"),
-        (["transform", "--mapping", "NOTJSON", "EVENTS"], "segpendo transform: mapping NOTJSON is not JSON: Extra data: line 2 column 1 (char 33)"),
-        (["transform", "--mapping", "BADMAP", "EVENTS"], "segpendo transform: invalid mapping BADMAP: /a/@path should be a string or a mapping directive but it is a number. (and 1 more)"),
-        (["transform", "--mapping", "LIQUID", "EVENTS"], "segpendo transform: invalid mapping LIQUID: /a/@liquid @liquid is not supported"),
+        (
+            ["expect", "--profile", "web-actions", "NOTJSON"],
+            "segpendo expect: NOTJSON:2: invalid JSON: Expecting value (column 1)",
+        ),
+        (
+            ["transform", "--mapping", "/nonexistent.json", "EVENTS"],
+            "segpendo transform: cannot read mapping /nonexistent.json: No such file or directory",
+        ),
+        (
+            ["transform", "--mapping", "NOTJSON", "EVENTS"],
+            "segpendo transform: mapping NOTJSON is not JSON: Extra data: line 2 column 1 (char 33)",
+        ),
+        (
+            ["transform", "--mapping", "BADMAP", "EVENTS"],
+            "segpendo transform: invalid mapping BADMAP: /a/@path should be a string or a mapping directive but it is "
+            "a number. (and 1 more)",
+        ),
+        (
+            ["transform", "--mapping", "LIQUID", "EVENTS"],
+            "segpendo transform: invalid mapping LIQUID: /a/@liquid @liquid is not supported",
+        ),
         (["transform", "EVENTS"], "segpendo transform: the following arguments are required: --mapping"),
     ],
 )
@@ -110,12 +169,22 @@ def test_errors_are_one_line_exit_2(files: dict[str, Path], args: list[str], mes
     (d / "notjson.jsonl").write_text('{"type":"identify","userId":"u"}\nnope\n')
     (d / "badmap.json").write_text('{"a": {"@path": 1}, "b": {"@nope": 1}}')
     (d / "liquid.json").write_text('{"a": {"@liquid": "{{x}}"}}')
-    names = {"EVENTS": str(files["events"]), "BAD": str(d / "bad.jsonl"), "NOTJSON": str(d / "notjson.jsonl"), "BADMAP": str(d / "badmap.json"), "LIQUID": str(d / "liquid.json")}
+    names = {
+        "EVENTS": str(files["events"]),
+        "BAD": str(d / "bad.jsonl"),
+        "NOTJSON": str(d / "notjson.jsonl"),
+        "BADMAP": str(d / "badmap.json"),
+        "LIQUID": str(d / "liquid.json"),
+    }
     if args[0] == "transform":
         names["NOTJSON"] = str(d / "notjson.jsonl")
     argv = [names.get(a, a) for a in args]
     message = message.replace("BAD:", f"{d / 'bad.jsonl'}:").replace("NOTJSON:", f"{d / 'notjson.jsonl'}:")
-    message = message.replace("mapping NOTJSON", f"mapping {d / 'notjson.jsonl'}").replace("BADMAP", str(d / "badmap.json")).replace("LIQUID", str(d / "liquid.json"))
+    message = (
+        message.replace("mapping NOTJSON", f"mapping {d / 'notjson.jsonl'}")
+        .replace("BADMAP", str(d / "badmap.json"))
+        .replace("LIQUID", str(d / "liquid.json"))
+    )
     done = run_cli(*argv)
     assert done.returncode == 2, done.stderr
     assert done.stdout == ""

@@ -31,10 +31,24 @@ def test_tracking_api_to_the_fake_segment_with_a_json_report(events: Path, tmp_p
     report = tmp_path / "report.json"
     with FakeSegment(write_key="wk") as segment:
         url = segment.url
-        done = run("--to", url, "--via", "tracking-api", "--write-key", "wk", "--batch-size", "50", "--report", str(report), str(events))
+        done = run(
+            "--to",
+            url,
+            "--via",
+            "tracking-api",
+            "--write-key",
+            "wk",
+            "--batch-size",
+            "50",
+            "--report",
+            str(report),
+            str(events),
+        )
         assert done.returncode == 0, done.stderr
         assert len(segment.events()) == 120
-    assert done.stdout.startswith(f"120 events to {url}/v1/batch via tracking-api in 3 requests: 120 acknowledged, 0 retries, 0 failed")
+    assert done.stdout.startswith(
+        f"120 events to {url}/v1/batch via tracking-api in 3 requests: 120 acknowledged, 0 retries, 0 failed"
+    )
     data = json.loads(report.read_text())
     assert data["acknowledged"] == 120 and data["requests"] == 3 and data["failures"] == []
 
@@ -53,23 +67,54 @@ def test_webhook_actions_with_a_data_mapping_file(events: Path, tmp_path: Path) 
     mapping = tmp_path / "data.json"
     mapping.write_text(json.dumps({"type": "track", "event": {"@path": "$.event"}, "visitorId": {"@path": "$.userId"}}))
     with FakePendo() as pendo:
-        done = run("--to", pendo.url + "/data/track", "--via", "webhook-actions", "--data", str(mapping), "--header", "x-pendo-integration-key: k", "--max-attempts", "1", str(events))
+        done = run(
+            "--to",
+            pendo.url + "/data/track",
+            "--via",
+            "webhook-actions",
+            "--data",
+            str(mapping),
+            "--header",
+            "x-pendo-integration-key: k",
+            "--max-attempts",
+            "1",
+            str(events),
+        )
         refused = {r["reason"] for r in pendo.rejected}
     assert done.returncode == 1, "bodies without timestamp are refused by the Track Events API"
     assert "timestamp: required (integer milliseconds since the epoch)" in refused
-    assert refused <= {"timestamp: required (integer milliseconds since the epoch)", "event: required (a non-empty string)", "visitorId: required"}
+    assert refused <= {
+        "timestamp: required (integer milliseconds since the epoch)",
+        "event: required (a non-empty string)",
+        "visitorId: required",
+    }
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--to", "http://127.0.0.1:9", "--via", "tracking-api", "EVENTS"], "segpendo send: tracking-api needs a write key (--write-key)"),
+        (
+            ["--to", "http://127.0.0.1:9", "--via", "tracking-api", "EVENTS"],
+            "segpendo send: tracking-api needs a write key (--write-key)",
+        ),
         (["--to", "nope", "--via", "webhook", "EVENTS"], "segpendo send: target must be an http(s) URL (got 'nope')"),
         (["--to", "http://x", "--via", "email", "EVENTS"], "segpendo send: argument --via: invalid choice: 'email'"),
-        (["--to", "http://x", "--via", "webhook", "--header", "novalue", "EVENTS"], "segpendo send: argument --header: takes NAME: VALUE (got 'novalue')"),
-        (["--to", "http://x", "--via", "webhook-actions", "--data", "MISSING", "EVENTS"], "segpendo send: cannot read data mapping MISSING: No such file or directory"),
-        (["--to", "http://x", "--via", "webhook-actions", "--data", "BAD", "EVENTS"], "segpendo send: /x/@path should be a string or a mapping directive but it is a number."),
-        (["--to", "http://x", "--via", "webhook", "/nonexistent.jsonl"], "segpendo send: cannot read /nonexistent.jsonl: No such file or directory"),
+        (
+            ["--to", "http://x", "--via", "webhook", "--header", "novalue", "EVENTS"],
+            "segpendo send: argument --header: takes NAME: VALUE (got 'novalue')",
+        ),
+        (
+            ["--to", "http://x", "--via", "webhook-actions", "--data", "MISSING", "EVENTS"],
+            "segpendo send: cannot read data mapping MISSING: No such file or directory",
+        ),
+        (
+            ["--to", "http://x", "--via", "webhook-actions", "--data", "BAD", "EVENTS"],
+            "segpendo send: /x/@path should be a string or a mapping directive but it is a number.",
+        ),
+        (
+            ["--to", "http://x", "--via", "webhook", "/nonexistent.jsonl"],
+            "segpendo send: cannot read /nonexistent.jsonl: No such file or directory",
+        ),
     ],
 )
 def test_usage_errors(events: Path, tmp_path: Path, args: list[str], message: str) -> None:

@@ -40,10 +40,20 @@ def serve() -> Iterator[callable]:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_ready_line_traffic_and_clean_exit(serve: callable, sig: int) -> None:
     proc, urls = serve("--track-secret", "s3", "--api-key", "key", "--write-key", "wk")
-    assert set(urls) == {"pendo", "segment"} and urls["pendo"].startswith("http://127.0.0.1:") and urls["segment"].startswith("http://127.0.0.1:")
+    assert (
+        set(urls) == {"pendo", "segment"}
+        and urls["pendo"].startswith("http://127.0.0.1:")
+        and urls["segment"].startswith("http://127.0.0.1:")
+    )
     body = {"type": "track", "event": "Served", "visitorId": "u", "timestamp": int(time.time() * 1000), "context": {}}
-    assert requests.post(urls["pendo"] + "/data/track", json=body, headers={"x-pendo-integration-key": "s3"}).status_code == 200
-    assert requests.post(urls["pendo"] + "/data/track", json=body, headers={"x-pendo-integration-key": "nope"}).status_code == 403
+    assert (
+        requests.post(urls["pendo"] + "/data/track", json=body, headers={"x-pendo-integration-key": "s3"}).status_code
+        == 200
+    )
+    assert (
+        requests.post(urls["pendo"] + "/data/track", json=body, headers={"x-pendo-integration-key": "nope"}).status_code
+        == 403
+    )
     records = requests.get(urls["pendo"] + "/__segpendo/records").json()
     assert [r["event"] for r in records["records"]] == ["Served"] and len(records["rejected"]) == 1
     batch = {"batch": [{"type": "track", "userId": "u", "event": "Captured"}], "writeKey": "wk"}
@@ -66,10 +76,16 @@ def test_a_taken_port_is_a_one_line_error(serve: callable) -> None:
     done = subprocess.run([*CLI, "serve", "--pendo-port", port], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and done.stdout == ""
     lines = done.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"segpendo serve: cannot listen on 127.0.0.1:{port}: Address already in use")
+    assert len(lines) == 1 and lines[0].startswith(
+        f"segpendo serve: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
 
 
 def test_bad_port_argument() -> None:
     done = subprocess.run([*CLI, "serve", "--pendo-port", "70000"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
-    assert done.stderr.strip() == "segpendo serve: argument --pendo-port: must be a port number 0-65535 (got 70000) (see 'segpendo serve --help')"
+    assert (
+        done.stderr.strip()
+        == "segpendo serve: argument --pendo-port: must be a port number 0-65535 (got 70000) (see 'segpendo serve "
+        "--help')"
+    )

@@ -39,14 +39,18 @@ def expected_file(tmp_path: Path) -> tuple[Path, list[dict]]:
     return write_jsonl(tmp_path / "expected.jsonl", records), records
 
 
-def test_diff_of_equal_files_conforms(expected_file: tuple[Path, list[dict]], capsys: pytest.CaptureFixture[str]) -> None:
+def test_diff_of_equal_files_conforms(
+    expected_file: tuple[Path, list[dict]], capsys: pytest.CaptureFixture[str]
+) -> None:
     path, records = expected_file
     assert main(["diff", str(path), str(path)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("segpendo: conforms (state view): ")
 
 
-def test_diff_reports_each_planted_difference_and_writes_the_json_report(expected_file: tuple[Path, list[dict]], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_diff_reports_each_planted_difference_and_writes_the_json_report(
+    expected_file: tuple[Path, list[dict]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path, records = expected_file
     observed = json.loads(json.dumps(records))
     tracks = [r for r in observed if r["kind"] == "track"]
@@ -58,8 +62,13 @@ def test_diff_reports_each_planted_difference_and_writes_the_json_report(expecte
     report = tmp_path / "report.json"
     assert main(["diff", str(path), str(obs), "--view", "stream", "--report", str(report)]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"segpendo: Pendo did not get what was expected (stream view): 1 missing, 1 unexpected, 1 changed; {len(records) - 2} of {len(records)} expected records matched"
-    assert any(line.startswith(f'  missing track "{missing["event"]}" (visitor "{missing["visitorId"]}"') for line in out)
+    assert (
+        out[0] == "segpendo: Pendo did not get what was expected (stream view): 1 missing, 1 unexpected, 1 changed; "
+        f"{len(records) - 2} of {len(records)} expected records matched"
+    )
+    assert any(
+        line.startswith(f'  missing track "{missing["event"]}" (visitor "{missing["visitorId"]}"') for line in out
+    )
     assert '  unexpected account "ghost": received {}, not expected' in out
     assert any(line.startswith("      properties.plan: expected ") and line.endswith(', got "planted"') for line in out)
     data = json.loads(report.read_text())
@@ -88,14 +97,32 @@ def test_diff_with_a_profile_uses_its_hints(tmp_path: Path, capsys: pytest.Captu
     ("args", "message"),
     [
         (["missing.jsonl", "{e}"], "segpendo diff: cannot read missing.jsonl"),
-        (["{e}", "{events}"], "segpendo diff: {events_name}:1: not a Pendo record: kind: must be one of visitor, account, parentAccount, track (got None) (records are what segpendo expect writes)"),
-        (["{e}", "{e}", "--profile", "webactions"], "segpendo diff: unknown profile 'webactions' (choose from web-actions, classic, track-api, track-api+metadata)"),
-        (["{e}", "{e}", "--ignore", "metadata.x"], "segpendo diff: path 'metadata.x': must start with visitor, account, parentAccount, track or *"),
+        (
+            ["{e}", "{events}"],
+            "segpendo diff: {events_name}:1: not a Pendo record: kind: must be one of visitor, account, "
+            "parentAccount, track (got None) (records are what segpendo expect writes)",
+        ),
+        (
+            ["{e}", "{e}", "--profile", "webactions"],
+            "segpendo diff: unknown profile 'webactions' (choose from web-actions, classic, track-api, "
+            "track-api+metadata)",
+        ),
+        (
+            ["{e}", "{e}", "--ignore", "metadata.x"],
+            "segpendo diff: path 'metadata.x': must start with visitor, account, parentAccount, track or *",
+        ),
         (["-", "-"], "segpendo diff: only one of EXPECTED and OBSERVED can be - (stdin)"),
         (["{e}", "{e}", "--view", "merged"], "segpendo diff: argument --view: invalid choice: 'merged'"),
     ],
 )
-def test_diff_usage_errors_are_one_line_exit_2(args: list[str], message: str, expected_file: tuple[Path, list[dict]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_diff_usage_errors_are_one_line_exit_2(
+    args: list[str],
+    message: str,
+    expected_file: tuple[Path, list[dict]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     path, _ = expected_file
     events = write_jsonl(tmp_path / "events.jsonl", generate(3, seed=1))
     monkeypatch.chdir(tmp_path)
@@ -118,7 +145,9 @@ def free_port() -> int:
 @contextmanager
 def process(cmd: list[str], env: dict[str, str] | None = None) -> Iterator[str]:
     """Start a relay process and yield its URL from the JSON line it prints when listening."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -144,14 +173,40 @@ def node() -> str:
 
 def test_check_a_relay_written_in_node_conforms(node: str, tmp_path: Path) -> None:
     port = free_port()
-    env = {"PENDO_URL": f"http://127.0.0.1:{port}", "PENDO_TRACK_SECRET": "t-secret", "PENDO_INTEGRATION_KEY": "i-key", "SEGMENT_SHARED_SECRET": "wh"}
+    env = {
+        "PENDO_URL": f"http://127.0.0.1:{port}",
+        "PENDO_TRACK_SECRET": "t-secret",
+        "PENDO_INTEGRATION_KEY": "i-key",
+        "SEGMENT_SHARED_SECRET": "wh",
+    }
     report = tmp_path / "report.json"
     with process([node, str(ROOT / "examples" / "node-relay" / "relay.js")], env) as relay:
-        done = run_check("--sut", relay, "--via", "webhook", "--profile", "track-api+metadata", "--pendo-port", str(port), "--secret", "wh",
-                         *KEYS, "--seed", "3", "--count", "400", "--scenario", "saas", "--report", str(report))
+        done = run_check(
+            "--sut",
+            relay,
+            "--via",
+            "webhook",
+            "--profile",
+            "track-api+metadata",
+            "--pendo-port",
+            str(port),
+            "--secret",
+            "wh",
+            *KEYS,
+            "--seed",
+            "3",
+            "--count",
+            "400",
+            "--scenario",
+            "saas",
+            "--report",
+            str(report),
+        )
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith(f"400 events to {relay} via webhook in 400 requests: 400 acknowledged, 0 retries, 0 failed")
+    assert lines[0].startswith(
+        f"400 events to {relay} via webhook in 400 requests: 400 acknowledged, 0 retries, 0 failed"
+    )
     assert lines[1].startswith("segpendo: conforms (profile track-api+metadata, state view): ")
     data = json.loads(report.read_text())
     assert data["conforms"] is True and data["delivery"]["acknowledged"] == 400 and data["seed"] == 3
@@ -159,21 +214,57 @@ def test_check_a_relay_written_in_node_conforms(node: str, tmp_path: Path) -> No
 
 def test_check_finds_the_bug_of_a_relay_in_another_process(tmp_path: Path) -> None:
     port = free_port()
-    cmd = [*CLI[:1], "-m", "pytest_segpendo.relay", "--pendo", f"http://127.0.0.1:{port}", *KEYS, "--bug", "seconds-timestamps"]
+    cmd = [
+        *CLI[:1],
+        "-m",
+        "pytest_segpendo.relay",
+        "--pendo",
+        f"http://127.0.0.1:{port}",
+        *KEYS,
+        "--bug",
+        "seconds-timestamps",
+    ]
     events = write_jsonl(tmp_path / "events.jsonl", generate(200, seed=5, scenario="saas"))
     with process(cmd) as relay:
-        done = run_check("--sut", relay, "--profile", "track-api+metadata", "--pendo-port", str(port), *KEYS, "--events", str(events), "--limit", "2")
+        done = run_check(
+            "--sut",
+            relay,
+            "--profile",
+            "track-api+metadata",
+            "--pendo-port",
+            str(port),
+            *KEYS,
+            "--events",
+            str(events),
+            "--limit",
+            "2",
+        )
     assert done.returncode == 1, done.stdout + done.stderr
     out = done.stdout.splitlines()
     assert out[1].startswith("segpendo: Pendo did not get what was expected (profile track-api+metadata, state view): ")
     assert "missing" not in out[1] and "unexpected" not in out[1], "every track is there, with the wrong timestamp"
     assert out[2:4] == ["  fields that differ most:", out[3]] and out[3].startswith("    track timestamp: ")
     assert any(line.startswith("      timestamp: expected 17") for line in out)
-    assert out[-1] == f"reproduce: segpendo check --sut {relay} --via webhook --profile track-api+metadata --pendo-port {port} --events {events}"
+    assert (
+        out[-1]
+        == f"reproduce: segpendo check --sut {relay} --via webhook --profile track-api+metadata --pendo-port {port} "
+        f"--events {events}"
+    )
 
 
 def test_check_with_nothing_listening_at_the_sut_is_a_usage_error() -> None:
-    done = run_check("--sut", f"http://127.0.0.1:{free_port()}", "--profile", "track-api", "--pendo-port", "0", "--count", "3", "--max-attempts", "1")
+    done = run_check(
+        "--sut",
+        f"http://127.0.0.1:{free_port()}",
+        "--profile",
+        "track-api",
+        "--pendo-port",
+        "0",
+        "--count",
+        "3",
+        "--max-attempts",
+        "1",
+    )
     assert done.returncode == 2
     assert done.stderr.startswith("segpendo check: cannot reach the system under test at http://127.0.0.1:")
     assert "(is it running and listening there?)" in done.stderr and done.stderr.count("\n") == 1
@@ -184,16 +275,26 @@ def test_check_with_the_pendo_port_taken_is_a_usage_error() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        done = run_check("--sut", "http://127.0.0.1:9", "--profile", "track-api", "--pendo-port", str(port), "--count", "3")
+        done = run_check(
+            "--sut", "http://127.0.0.1:9", "--profile", "track-api", "--pendo-port", str(port), "--count", "3"
+        )
     assert done.returncode == 2
-    assert done.stderr.startswith(f"segpendo check: cannot listen on 127.0.0.1:{port}: ") and done.stderr.count("\n") == 1
+    assert (
+        done.stderr.startswith(f"segpendo check: cannot listen on 127.0.0.1:{port}: ") and done.stderr.count("\n") == 1
+    )
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--profile", "nope"], "segpendo check: unknown profile 'nope' (choose from web-actions, classic, track-api, track-api+metadata)"),
-        (["--profile", "track-api", "--events", "x.jsonl", "--seed", "1"], "segpendo check: give --events FILE, or --seed/--count/--scenario to generate traffic, not both"),
+        (
+            ["--profile", "nope"],
+            "segpendo check: unknown profile 'nope' (choose from web-actions, classic, track-api, track-api+metadata)",
+        ),
+        (
+            ["--profile", "track-api", "--events", "x.jsonl", "--seed", "1"],
+            "segpendo check: give --events FILE, or --seed/--count/--scenario to generate traffic, not both",
+        ),
         (["--profile", "track-api", "--events", "nowhere.jsonl"], "segpendo check: cannot read nowhere.jsonl"),
     ],
 )
@@ -225,7 +326,16 @@ def test_demo_with_a_chosen_bug_and_an_unknown_one(capsys: pytest.CaptureFixture
 
 
 def test_check_against_a_fake_that_is_not_running_is_a_usage_error() -> None:
-    done = run_check("--sut", "http://127.0.0.1:9", "--profile", "track-api", "--pendo", f"http://127.0.0.1:{free_port()}", "--count", "3")
+    done = run_check(
+        "--sut",
+        "http://127.0.0.1:9",
+        "--profile",
+        "track-api",
+        "--pendo",
+        f"http://127.0.0.1:{free_port()}",
+        "--count",
+        "3",
+    )
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert done.stderr.startswith("segpendo check: cannot reach the fake Pendo server at http://127.0.0.1:")
     assert done.stderr.rstrip().endswith("(is segpendo serve running there?)")
@@ -239,7 +349,9 @@ def test_remote_pendo_reads_a_fake_in_another_process_through_its_inspection_end
     with _serve() as urls:
         remote = RemotePendo(urls["pendo"])
         body = json.dumps({"type": "track", "event": "E", "visitorId": "u", "timestamp": 1, "context": {}}).encode()
-        urllib.request.urlopen(urllib.request.Request(urls["pendo"] + "/data/track", body, {"x-pendo-integration-key": "k"})).read()
+        urllib.request.urlopen(
+            urllib.request.Request(urls["pendo"] + "/data/track", body, {"x-pendo-integration-key": "k"})
+        ).read()
         received, active = remote.activity()
         assert received >= 1 and active == 0
         assert [r["event"] for r in remote.inspection()["records"]] == ["E"]

@@ -38,6 +38,8 @@ DOCS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md", *sorted((ROOT
 
 def _name(path: Path) -> str:
     return str(path.relative_to(ROOT))
+
+
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\s*$", re.S | re.M)
 RUNNABLE = {"python", "console"}
 
@@ -94,7 +96,9 @@ def test_python_blocks_run(path: Path, pytester: pytest.Pytester) -> None:
         name = re.fullmatch(r"#\s*(test_\w+\.py)(?::\s*(.*))?", first)
         if name:
             pytester.makepyfile(**{name.group(1)[:-3]: block.code})
-            result = pytester.runpytest_subprocess(name.group(1), "-p", "no:cacheprovider", *(name.group(2) or "").split())
+            result = pytester.runpytest_subprocess(
+                name.group(1), "-p", "no:cacheprovider", *(name.group(2) or "").split()
+            )
             outcomes = result.parseoutcomes()
             assert outcomes.get("passed", 0) >= 1 and set(outcomes) <= {"passed", "seconds", "second"}, (
                 f"{path.name}:{block.line}: {result.stdout.str()}"
@@ -141,8 +145,12 @@ def test_console_blocks_run(path: Path, tmp_path: Path) -> None:
         for command, code, expected in _commands(block.code):
             # an example's README runs in the example's directory (its scripts are there), the docs in scratch
             cwd = path.parent if path.parent.parent.name == "examples" else tmp_path
-            done = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+            done = subprocess.run(
+                ["bash", "-o", "pipefail", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+            )
             actual = (done.stdout + done.stderr).splitlines()
             where = f"{path.name}:{block.line}: $ {command}"
             assert done.returncode == code, f"{where}\nexit {done.returncode}\n{done.stdout}{done.stderr}"
-            assert _in_order(expected, actual), f"{where}\nexpected lines:\n" + "\n".join(expected) + "\nactual:\n" + "\n".join(actual)
+            assert _in_order(expected, actual), (
+                f"{where}\nexpected lines:\n" + "\n".join(expected) + "\nactual:\n" + "\n".join(actual)
+            )

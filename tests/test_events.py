@@ -56,7 +56,10 @@ def test_minimal_event_of_each_type_is_valid(kind: str) -> None:
         ([1, 2], ["event: must be a JSON object (got array)"]),
         ("text", ["event: must be a JSON object (got string)"]),
         ({"userId": "u1"}, ["type: required"]),
-        ({"type": "purchase", "userId": "u1"}, ["type: must be one of alias, group, identify, page, screen, track (got 'purchase')"]),
+        (
+            {"type": "purchase", "userId": "u1"},
+            ["type: must be one of alias, group, identify, page, screen, track (got 'purchase')"],
+        ),
         # identity: userId or anonymousId, empty string counts as absent
         (event("track", userId=DROP), ["track: userId or anonymousId required"]),
         (event("track", userId=""), ["track: userId or anonymousId required"]),
@@ -82,19 +85,37 @@ def test_minimal_event_of_each_type_is_valid(kind: str) -> None:
         # common fields
         (event("track", messageId="m" * 101), ["track.messageId: at most 100 characters (got 101)"]),
         (event("track", messageId=7), ["track.messageId: must be a string (got number)"]),
-        (event("track", timestamp="yesterday"), ["track.timestamp: must be an ISO-8601 date-time string (got 'yesterday')"]),
-        (event("track", sentAt="2024-02-30T00:00:00Z"), ["track.sentAt: must be an ISO-8601 date-time string (got '2024-02-30T00:00:00Z')"]),
-        (event("track", receivedAt=1700000000000), ["track.receivedAt: must be an ISO-8601 date-time string (got 1700000000000)"]),
-        (event("track", originalTimestamp="2024-01-02T25:00:00Z"), ["track.originalTimestamp: must be an ISO-8601 date-time string (got '2024-01-02T25:00:00Z')"]),
+        (
+            event("track", timestamp="yesterday"),
+            ["track.timestamp: must be an ISO-8601 date-time string (got 'yesterday')"],
+        ),
+        (
+            event("track", sentAt="2024-02-30T00:00:00Z"),
+            ["track.sentAt: must be an ISO-8601 date-time string (got '2024-02-30T00:00:00Z')"],
+        ),
+        (
+            event("track", receivedAt=1700000000000),
+            ["track.receivedAt: must be an ISO-8601 date-time string (got 1700000000000)"],
+        ),
+        (
+            event("track", originalTimestamp="2024-01-02T25:00:00Z"),
+            ["track.originalTimestamp: must be an ISO-8601 date-time string (got '2024-01-02T25:00:00Z')"],
+        ),
         (event("track", version=True), ["track.version: must be a number or a string (got boolean)"]),
         (event("track", context="web"), ["track.context: must be an object (got string)"]),
         (event("track", context={"page": "/home"}), ["track.context.page: must be an object (got string)"]),
         (event("track", context={"traits": []}), ["track.context.traits: must be an object (got array)"]),
         (event("track", context={"ip": 127001}), ["track.context.ip: must be a string (got number)"]),
-        (event("track", context={"groupId": {"id": "g"}}), ["track.context.groupId: must be a string or a number (got object)"]),
+        (
+            event("track", context={"groupId": {"id": "g"}}),
+            ["track.context.groupId: must be a string or a number (got object)"],
+        ),
         (event("track", context={"active": "yes"}), ["track.context.active: must be a boolean (got string)"]),
         (event("track", integrations=[]), ["track.integrations: must be an object (got array)"]),
-        (event("track", integrations={"Pendo": "on"}), ["track.integrations.Pendo: must be a boolean or an object (got string)"]),
+        (
+            event("track", integrations={"Pendo": "on"}),
+            ["track.integrations.Pendo: must be a boolean or an object (got string)"],
+        ),
     ],
 )
 def test_each_rule_names_path_and_rule(ev: object, expected: list[str]) -> None:
@@ -138,13 +159,23 @@ def test_numeric_ids_are_accepted_as_segment_libraries_accept_them() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["2024-01-02", "2024-01-02T03:04", "2024-01-02T03:04:05Z", "2024-01-02T03:04:05.678Z", "2024-01-02T03:04:05+02:00", "2024-01-02T03:04:05.123456-0530"],
+    [
+        "2024-01-02",
+        "2024-01-02T03:04",
+        "2024-01-02T03:04:05Z",
+        "2024-01-02T03:04:05.678Z",
+        "2024-01-02T03:04:05+02:00",
+        "2024-01-02T03:04:05.123456-0530",
+    ],
 )
 def test_iso8601_forms_accepted(text: str) -> None:
     assert is_iso8601(text)
 
 
-@pytest.mark.parametrize("text", ["2024-1-2", "2024-01-02 03:04:05", "2024-02-30", "2024-01-02T24:00:00Z", "2024-01-02T03:04:05+25:00", "", "now"])
+@pytest.mark.parametrize(
+    "text",
+    ["2024-1-2", "2024-01-02 03:04:05", "2024-02-30", "2024-01-02T24:00:00Z", "2024-01-02T03:04:05+25:00", "", "now"],
+)
 def test_iso8601_forms_refused(text: str) -> None:
     assert not is_iso8601(text)
 

@@ -38,8 +38,22 @@ def test_regenerating_with_the_recorded_seed_gives_the_same_bytes(entry: dict) -
 def test_the_cli_reproduces_a_corpus_file_from_its_recipe() -> None:
     entry = next(e for e in MANIFEST if e["file"] == "edge.jsonl")
     out = subprocess.run(
-        [sys.executable, "-m", "pytest_segpendo", "generate", "--seed", str(entry["seed"]), "--count", str(entry["count"]),
-         "--scenario", entry["scenario"], "--locale", entry["locale"]],
-        capture_output=True, timeout=60, check=True,
+        [
+            sys.executable,
+            "-m",
+            "pytest_segpendo",
+            "generate",
+            "--seed",
+            str(entry["seed"]),
+            "--count",
+            str(entry["count"]),
+            "--scenario",
+            entry["scenario"],
+            "--locale",
+            entry["locale"],
+        ],
+        capture_output=True,
+        timeout=60,
+        check=True,
     )
     assert out.stdout == (TRAFFIC / entry["file"]).read_bytes()

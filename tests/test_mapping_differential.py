@@ -125,7 +125,20 @@ def test_corpus_is_thousands_of_pairs_over_every_directive_and_scenario() -> Non
     assert len(product) == len(MAPPINGS) * len(EVENTS) >= 10_000
     assert len(pairs) == len(PAIRS)
     text = json.dumps([m["mapping"] for m in MAPPINGS])
-    for directive in ("@path", "@template", "@literal", "@if", "@case", "@replace", "@arrayPath", "@json", "@flatten", "@merge", "@transform", "@excludeWhenNull"):
+    for directive in (
+        "@path",
+        "@template",
+        "@literal",
+        "@if",
+        "@case",
+        "@replace",
+        "@arrayPath",
+        "@json",
+        "@flatten",
+        "@merge",
+        "@transform",
+        "@excludeWhenNull",
+    ):
         assert f'"{directive}"' in text, directive
     assert '"blank"' in text and '"exists"' in text
     channels = {e.get("channel") for e in EVENTS}
@@ -178,7 +191,9 @@ def live_engine() -> None:
 
 def run_oracle(*args: str) -> list[str]:
     env = dict(os.environ, TZ="UTC")
-    done = subprocess.run(["node", str(NODE_DIR / "mapping_oracle.js"), *args], capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(
+        ["node", str(NODE_DIR / "mapping_oracle.js"), *args], capture_output=True, text=True, env=env, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.split("\n")[:-1]
 
@@ -200,12 +215,26 @@ def test_live_engine_agrees_on_fresh_traffic(live_engine: None, tmp_path: Path) 
     """Events the corpus never saw: a new seed and mix, through the profile mappings and a sample of the rest."""
     from pytest_segpendo.traffic import generate
 
-    events = [e for e in generate(300, seed=987, mix={"saas": 2, "mobile": 1, "anonymous": 1, "edge": 1}) if len(json.dumps(e)) < 4000]
-    chosen = [m for m in MAPPINGS if m["name"].startswith(("profile/", "if/", "template/", "merge/", "flatten/", "replace/"))]
-    (tmp_path / "m.jsonl").write_text("".join(json.dumps(m, ensure_ascii=False) + "\n" for m in chosen), encoding="utf-8")
-    (tmp_path / "e.jsonl").write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events), encoding="utf-8")
+    events = [
+        e
+        for e in generate(300, seed=987, mix={"saas": 2, "mobile": 1, "anonymous": 1, "edge": 1})
+        if len(json.dumps(e)) < 4000
+    ]
+    chosen = [
+        m for m in MAPPINGS if m["name"].startswith(("profile/", "if/", "template/", "merge/", "flatten/", "replace/"))
+    ]
+    (tmp_path / "m.jsonl").write_text(
+        "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in chosen), encoding="utf-8"
+    )
+    (tmp_path / "e.jsonl").write_text(
+        "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events), encoding="utf-8"
+    )
     theirs = run_oracle("product", str(tmp_path / "m.jsonl"), str(tmp_path / "e.jsonl"))
     ours = [answer(compile_or_error(m["mapping"]), e) for m in chosen for e in events]
     assert len(ours) > 10_000
-    bad = [f"{chosen[i // len(events)]['name']} x event {i % len(events)}\n  python: {a[:200]}\n  engine: {b[:200]}" for i, (a, b) in enumerate(zip(ours, theirs)) if a != b]
+    bad = [
+        f"{chosen[i // len(events)]['name']} x event {i % len(events)}\n  python: {a[:200]}\n  engine: {b[:200]}"
+        for i, (a, b) in enumerate(zip(ours, theirs))
+        if a != b
+    ]
     assert not bad, f"{len(bad)} differ:\n" + "\n".join(bad[:10])

@@ -30,7 +30,13 @@ def test_a_field_mapping_like_segments_ui() -> None:
     mapping = {
         "visitorId": {"@path": "$.userId"},
         "email": {"@case": {"operator": "lower", "value": {"@path": "$.traits.email"}}},
-        "account": {"@if": {"exists": {"@path": "$.context.groupId"}, "then": {"@path": "$.context.groupId"}, "else": {"@path": "$.groupId"}}},
+        "account": {
+            "@if": {
+                "exists": {"@path": "$.context.groupId"},
+                "then": {"@path": "$.context.groupId"},
+                "else": {"@path": "$.groupId"},
+            }
+        },
         "label": {"@template": "{{traits.company.name}} ({{traits.tags}})"},
         "missing": {"@path": "$.traits.nothing"},
         "plan": {"@path": "$.traits.plan"},
@@ -60,12 +66,20 @@ def test_top_level_directive_can_be_undefined_or_a_scalar() -> None:
 
 def test_compiled_mappings_apply_to_many_events() -> None:
     compiled = compile_mapping({"id": {"@path": "$.userId"}, "n": {"@literal": 1.0}})
-    assert [compiled({"userId": i}) for i in range(3)] == [{"id": 0, "n": 1.0}, {"id": 1, "n": 1.0}, {"id": 2, "n": 1.0}]
+    assert [compiled({"userId": i}) for i in range(3)] == [
+        {"id": 0, "n": 1.0},
+        {"id": 1, "n": 1.0},
+        {"id": 2, "n": 1.0},
+    ]
     assert js_dumps(compiled({"userId": "x"})) == '{"id":"x","n":1}'  # JSON as JavaScript writes it
 
 
 def test_transform_batch() -> None:
-    assert transform_batch({"id": {"@path": "$.userId"}}, [{"userId": "a"}, {"userId": "b"}, {}]) == [{"id": "a"}, {"id": "b"}, {}]
+    assert transform_batch({"id": {"@path": "$.userId"}}, [{"userId": "a"}, {"userId": "b"}, {}]) == [
+        {"id": "a"},
+        {"id": "b"},
+        {},
+    ]
     with pytest.raises(MappingRuntimeError, match="data must be an array, got object"):
         transform_batch({}, {})  # type: ignore[arg-type]
 
@@ -96,12 +110,23 @@ def test_runtime_errors_are_those_of_the_engine() -> None:
 def test_liquid_is_refused_naming_the_field() -> None:
     with pytest.raises(UnsupportedDirective) as info:
         compile_mapping({"name": {"@liquid": "{{ traits.name | upcase }}"}})
-    assert info.value.messages[0].startswith("/name/@liquid @liquid is not supported by pytest-segpendo's mapping engine")
+    assert info.value.messages[0].startswith(
+        "/name/@liquid @liquid is not supported by pytest-segpendo's mapping engine"
+    )
 
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(1.0, "1"), (-0.0, "0"), (1e21, "1e+21"), (1e-7, "1e-7"), (123456789012345678901, "123456789012345680000"), (0.1 + 0.2, "0.30000000000000004"), (1e16, "10000000000000000"), (2e-6, "0.000002")],
+    [
+        (1.0, "1"),
+        (-0.0, "0"),
+        (1e21, "1e+21"),
+        (1e-7, "1e-7"),
+        (123456789012345678901, "123456789012345680000"),
+        (0.1 + 0.2, "0.30000000000000004"),
+        (1e16, "10000000000000000"),
+        (2e-6, "0.000002"),
+    ],
 )
 def test_numbers_print_as_javascript_prints_them(value: float, text: str) -> None:
     assert js_number(value) == text

@@ -61,7 +61,9 @@ def node_relay(node: str, env: dict[str, str]) -> Iterator[tuple[subprocess.Pope
     need be) on exit."""
     full = {k: v for k, v in os.environ.items() if k not in ("PORT", "HOST", "SEGMENT_SHARED_SECRET")}
     full.update(env)
-    with subprocess.Popen([node, str(RELAY_JS)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full) as proc:
+    with subprocess.Popen(
+        [node, str(RELAY_JS)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full
+    ) as proc:
         try:
             assert proc.stdout is not None and proc.stderr is not None
             ready, _, _ = select.select([proc.stdout], [], [], 15)
@@ -90,7 +92,9 @@ def relay(node: str, pendo: FakePendo, secret: str | None = SECRET) -> Iterator[
         assert proc.stderr is not None and proc.stderr.read() == ""
 
 
-def post(url: str, body: bytes, headers: dict[str, str] | None = None, method: str = "POST") -> tuple[int, dict[str, Any]]:
+def post(
+    url: str, body: bytes, headers: dict[str, str] | None = None, method: str = "POST"
+) -> tuple[int, dict[str, Any]]:
     host, _, port = url.split("//", 1)[1].partition(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=10)
     try:
@@ -144,6 +148,7 @@ def test_unsigned_forged_and_tampered_webhooks_are_refused(node: str, pendo: Fak
 def test_bad_bodies_methods_and_pendo_failures(node: str, pendo: FakePendo) -> None:
     pendo.faults.add(route="track", status=503, nth=1, count=2)
     with relay(node, pendo) as url:
+
         def signed(body: bytes) -> int:
             return post(url, body, {"X-Signature": signature(body)})[0]
 
@@ -171,8 +176,21 @@ def test_ids_timestamps_and_context_like_the_profile(node: str, pendo: FakePendo
         {"type": "track", "userId": "u1", "event": "No Offset", "timestamp": "2026-01-05T09:00:00"},
         {"type": "track", "userId": "u1", "event": "Date Only", "timestamp": "2026-01-05"},
         {"type": "track", "userId": "u1", "event": "Number Time", "timestamp": 1767603600123},
-        {"type": "track", "userId": "u1", "event": "Null Group", "timestamp": at, "properties": {"groupId": None}, "context": {"groupId": "g"}},
-        {"type": "track", "userId": "u1", "event": "Null Page", "timestamp": at, "context": {"ip": "10.0.0.1", "page": None}},
+        {
+            "type": "track",
+            "userId": "u1",
+            "event": "Null Group",
+            "timestamp": at,
+            "properties": {"groupId": None},
+            "context": {"groupId": "g"},
+        },
+        {
+            "type": "track",
+            "userId": "u1",
+            "event": "Null Page",
+            "timestamp": at,
+            "context": {"ip": "10.0.0.1", "page": None},
+        },
         {"type": "track", "userId": "u1", "event": "No Properties", "timestamp": at, "properties": "text"},
         {"type": "identify", "userId": 42, "traits": {"n": 1}},
         {"type": "identify", "userId": "u2", "traits": {}},
@@ -207,12 +225,22 @@ def test_date_parse_agrees_with_the_profile_on_the_generators_timestamps(node: s
     "env, message",
     [
         ({}, "PENDO_URL is required"),
-        ({"PENDO_URL": "ftp://x", "PENDO_TRACK_SECRET": "t", "PENDO_INTEGRATION_KEY": "k"}, "PENDO_URL must be an http(s) URL"),
-        ({"PENDO_URL": "http://127.0.0.1:1", "PENDO_TRACK_SECRET": "t", "PENDO_INTEGRATION_KEY": "k", "PORT": "x"}, "PORT must be a port number"),
+        (
+            {"PENDO_URL": "ftp://x", "PENDO_TRACK_SECRET": "t", "PENDO_INTEGRATION_KEY": "k"},
+            "PENDO_URL must be an http(s) URL",
+        ),
+        (
+            {"PENDO_URL": "http://127.0.0.1:1", "PENDO_TRACK_SECRET": "t", "PENDO_INTEGRATION_KEY": "k", "PORT": "x"},
+            "PORT must be a port number",
+        ),
     ],
 )
 def test_bad_configuration_exits_2_with_one_line(node: str, env: dict[str, str], message: str) -> None:
-    clean = {k: v for k, v in os.environ.items() if k not in ("PORT", "PENDO_URL", "PENDO_TRACK_SECRET", "PENDO_INTEGRATION_KEY")}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PORT", "PENDO_URL", "PENDO_TRACK_SECRET", "PENDO_INTEGRATION_KEY")
+    }
     done = subprocess.run([node, str(RELAY_JS)], env={**clean, **env}, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and done.stdout == ""
     lines = done.stderr.splitlines()

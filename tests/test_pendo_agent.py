@@ -26,7 +26,13 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "identified visitor, account change, track": {
         "guides": False,
         "calls": [
-            ["initialize", {"visitor": {"id": "u1", "email": "u1@example.com", "plan": "pro", "seats": 5}, "account": {"id": "acct1", "name": "Acme"}}],
+            [
+                "initialize",
+                {
+                    "visitor": {"id": "u1", "email": "u1@example.com", "plan": "pro", "seats": 5},
+                    "account": {"id": "acct1", "name": "Acme"},
+                },
+            ],
             ["track", "Signed Up", {"plan": "pro", "n": 3}],
             ["identify", {"visitor": {"id": "u1", "role": "admin"}, "account": {"id": "acct2", "tier": "gold"}}],
             ["track", "Report Created", {"widgets": [1, 2], "nested": {"a": {"b": None}}}],
@@ -40,7 +46,14 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             [
                 "identify",
                 {
-                    "visitor": {"id": "u9", "address": {"city": "Berlin", "zip": "10115"}, "tags": ["a", "b"], "nothing": None, "ok": True, "created": "2024-01-02T03:04:05Z"},
+                    "visitor": {
+                        "id": "u9",
+                        "address": {"city": "Berlin", "zip": "10115"},
+                        "tags": ["a", "b"],
+                        "nothing": None,
+                        "ok": True,
+                        "created": "2024-01-02T03:04:05Z",
+                    },
                     "account": {"id": "child1", "plan": "gold"},
                     "parentAccount": {"id": "parent1", "region": "EU"},
                 },

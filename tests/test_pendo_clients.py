@@ -31,8 +31,15 @@ def test_a_requests_session_client_posting_track_events(pendo: FakePendo) -> Non
     base = pendo.url + "/"
     stamp = int(time.time() * 1000)
     for i in range(3):
-        body = {"type": "track", "event": "Experiment Run", "visitorId": "user-123", "accountId": "acct-9", "timestamp": stamp + i,
-                "properties": {"run": i}, "context": {"ip": "76.253.187.23", "userAgent": "python-requests", "url": "https://app/x", "title": "X"}}
+        body = {
+            "type": "track",
+            "event": "Experiment Run",
+            "visitorId": "user-123",
+            "accountId": "acct-9",
+            "timestamp": stamp + i,
+            "properties": {"run": i},
+            "context": {"ip": "76.253.187.23", "userAgent": "python-requests", "url": "https://app/x", "title": "X"},
+        }
         session.post(base + "data/track", json=body).raise_for_status()
     records = pendo.records()
     assert [(r["event"], r["visitorId"], r["accountId"], r["timestamp"], r["properties"]) for r in records] == [
@@ -60,7 +67,12 @@ def test_a_bulk_metadata_syncer_in_chunks(pendo: FakePendo) -> None:
         totals["missing"] += data.get("missing", [])
     assert totals == {"total": 25, "updated": 25, "failed": 0, "missing": []}
     state = pendo.records("state")
-    assert len(state) == 25 and state[7] == {"kind": "account", "id": "acct-7", "metadata": {"hostCount": 7}, "parentAccountId": None}
+    assert len(state) == 25 and state[7] == {
+        "kind": "account",
+        "id": "acct-7",
+        "metadata": {"hostCount": 7},
+        "parentAccountId": None,
+    }
 
 
 def test_a_client_that_expects_missing_visitors_reported(pendo: FakePendo) -> None:
@@ -82,20 +94,46 @@ def test_single_value_writes_with_encoded_path_segments(pendo: FakePendo) -> Non
     """Like a Deno client (``encodeURIComponent`` on each segment) and curl ``--data-raw '"YES"'`` examples."""
     visitor = "acme/user@example.com"
     url = f"{pendo.url}/api/v1/metadata/visitor/custom/value/{quote(visitor, safe='')}/{quote('plan', safe='')}"
-    assert requests.put(url, data='"pro"', headers={"x-pendo-integration-key": INTEGRATION_KEY, "content-type": "application/json"}).status_code == 200
+    assert (
+        requests.put(
+            url, data='"pro"', headers={"x-pendo-integration-key": INTEGRATION_KEY, "content-type": "application/json"}
+        ).status_code
+        == 200
+    )
     curl_like = f"{pendo.url}/api/v1/metadata/visitor/agent/value/uuuu/APPID_targetingcookies"
-    assert requests.put(curl_like, data='"YES"', headers={"x-pendo-integration-key": INTEGRATION_KEY}).status_code == 200
+    assert (
+        requests.put(curl_like, data='"YES"', headers={"x-pendo-integration-key": INTEGRATION_KEY}).status_code == 200
+    )
     assert pendo.records() == [
         {"kind": "visitor", "id": visitor, "metadata": {"plan": "pro"}},
         {"kind": "visitor", "id": "uuuu", "metadata": {"APPID_targetingcookies": "YES"}},
     ]
-    read = requests.get(f"{pendo.url}/api/v1/visitor/{quote(visitor, safe='')}", headers={"x-pendo-integration-key": INTEGRATION_KEY})
+    read = requests.get(
+        f"{pendo.url}/api/v1/visitor/{quote(visitor, safe='')}", headers={"x-pendo-integration-key": INTEGRATION_KEY}
+    )
     assert read.json() == {"visitorId": visitor, "metadata": {"custom": {"plan": "pro"}}}
 
 
 def test_keys_are_checked_per_api(pendo: FakePendo) -> None:
     track = {"type": "track", "event": "E", "visitorId": "u", "timestamp": int(time.time() * 1000), "context": {}}
-    assert requests.post(pendo.url + "/data/track", json=track, headers={"x-pendo-integration-key": INTEGRATION_KEY}).status_code == 403
-    assert requests.post(pendo.url + "/data/track", json=track, headers={"X-Pendo-Integration-Key": TRACK_SECRET}).status_code == 200
-    meta = requests.post(pendo.url + "/api/v1/metadata/visitor/custom/value?create=true", json=[{"visitorId": "u", "values": {}}], headers={"x-pendo-integration-key": TRACK_SECRET})
-    assert meta.status_code == 403 and meta.json()["error"] == "x-pendo-integration-key (an integration key): not the configured key"
+    assert (
+        requests.post(
+            pendo.url + "/data/track", json=track, headers={"x-pendo-integration-key": INTEGRATION_KEY}
+        ).status_code
+        == 403
+    )
+    assert (
+        requests.post(
+            pendo.url + "/data/track", json=track, headers={"X-Pendo-Integration-Key": TRACK_SECRET}
+        ).status_code
+        == 200
+    )
+    meta = requests.post(
+        pendo.url + "/api/v1/metadata/visitor/custom/value?create=true",
+        json=[{"visitorId": "u", "values": {}}],
+        headers={"x-pendo-integration-key": TRACK_SECRET},
+    )
+    assert (
+        meta.status_code == 403
+        and meta.json()["error"] == "x-pendo-integration-key (an integration key): not the configured key"
+    )

@@ -21,7 +21,9 @@ NOW = int(time.time() * 1000)
 
 @pytest.fixture
 def pendo() -> Iterator[FakePendo]:
-    with FakePendo(api_key="key1", integration_key="int1", track_secret="sec1", max_body=64 * 1024, max_decompressed=256 * 1024) as fake:
+    with FakePendo(
+        api_key="key1", integration_key="int1", track_secret="sec1", max_body=64 * 1024, max_decompressed=256 * 1024
+    ) as fake:
         yield fake
         fake.check()
 
@@ -40,11 +42,30 @@ def meta(vid: str, seq: int, **visitor: Any) -> dict[str, Any]:
 
 
 def track_event(name: str, seq: int, props: Any = None) -> dict[str, Any]:
-    return {"type": "track", "track_event_name": name, "visitor_id": "u1", "account_id": "acct-1", "props": props or {}, "url": "https://app/x", "tabId": "tab-1", "frameId": "frame-1", "sequence": seq, "browser_time": NOW + seq}
+    return {
+        "type": "track",
+        "track_event_name": name,
+        "visitor_id": "u1",
+        "account_id": "acct-1",
+        "props": props or {},
+        "url": "https://app/x",
+        "tabId": "tab-1",
+        "frameId": "frame-1",
+        "sequence": seq,
+        "browser_time": NOW + seq,
+    }
 
 
 def track_body(**overrides: Any) -> dict[str, Any]:
-    body = {"type": "track", "event": "Signed Up", "visitorId": "u1", "accountId": "acct-1", "timestamp": NOW, "properties": {"plan": "pro"}, "context": {"ip": "1.2.3.4", "userAgent": "UA", "url": "https://a/b", "title": "B"}}
+    body = {
+        "type": "track",
+        "event": "Signed Up",
+        "visitorId": "u1",
+        "accountId": "acct-1",
+        "timestamp": NOW,
+        "properties": {"plan": "pro"},
+        "context": {"ip": "1.2.3.4", "userAgent": "UA", "url": "https://a/b", "title": "B"},
+    }
     body.update(overrides)
     return {k: v for k, v in body.items() if v is not DROP}
 
@@ -63,14 +84,37 @@ def test_jzb_round_trip_matches_the_agent_encoding() -> None:
 
 
 def test_get_beacon_answers_a_gif_and_makes_records(pendo: FakePendo) -> None:
-    jzb = encode_jzb([meta("u1", 0, plan="pro", language="en_US"), track_event("Clicked", 1, {"a": 1}), {"type": "load", "tabId": "tab-1", "sequence": 2}])
-    r = requests.get(f"{pendo.url}/data/ptm.gif/key1", params={"v": "2.291.4_prod", "ct": NOW, "jzb": jzb}, headers={"Origin": "http://app.local"})
-    assert r.status_code == 200 and r.content == GIF and r.headers["Content-Length"] == "42" and r.headers["Content-Type"] == "image/gif"
+    jzb = encode_jzb(
+        [
+            meta("u1", 0, plan="pro", language="en_US"),
+            track_event("Clicked", 1, {"a": 1}),
+            {"type": "load", "tabId": "tab-1", "sequence": 2},
+        ]
+    )
+    r = requests.get(
+        f"{pendo.url}/data/ptm.gif/key1",
+        params={"v": "2.291.4_prod", "ct": NOW, "jzb": jzb},
+        headers={"Origin": "http://app.local"},
+    )
+    assert (
+        r.status_code == 200
+        and r.content == GIF
+        and r.headers["Content-Length"] == "42"
+        and r.headers["Content-Type"] == "image/gif"
+    )
     assert r.headers["Access-Control-Allow-Origin"] == "http://app.local"
     assert pendo.records() == [
         {"kind": "visitor", "id": "u1", "metadata": {"plan": "pro", "language": "en_US"}},
         {"kind": "account", "id": "acct-1", "metadata": {"plan": "pro"}, "parentAccountId": None},
-        {"kind": "track", "event": "Clicked", "visitorId": "u1", "accountId": "acct-1", "timestamp": NOW + 1, "properties": {"a": 1}, "context": {"url": "https://app/x"}},
+        {
+            "kind": "track",
+            "event": "Clicked",
+            "visitorId": "u1",
+            "accountId": "acct-1",
+            "timestamp": NOW + 1,
+            "properties": {"a": 1},
+            "context": {"url": "https://app/x"},
+        },
     ]
     assert pendo.records(with_source=True)[0]["source"] == {"route": "ptm.gif", "request": 1}
     assert pendo.requests()[0]["events"] == ["meta", "track", "load"]
@@ -86,10 +130,20 @@ def test_post_beacon_with_events_under_any_content_type(pendo: FakePendo, conten
 
 
 def test_cors_preflight(pendo: FakePendo) -> None:
-    r = requests.options(f"{pendo.url}/data/ptm.gif/key1", headers={"Origin": "http://app.local", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})
+    r = requests.options(
+        f"{pendo.url}/data/ptm.gif/key1",
+        headers={
+            "Origin": "http://app.local",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
     assert r.status_code == 204
     assert r.headers["Access-Control-Allow-Origin"] == "http://app.local"
-    assert "POST" in r.headers["Access-Control-Allow-Methods"] and r.headers["Access-Control-Allow-Headers"] == "content-type"
+    assert (
+        "POST" in r.headers["Access-Control-Allow-Methods"]
+        and r.headers["Access-Control-Allow-Headers"] == "content-type"
+    )
 
 
 def test_resent_batches_are_recorded_once_and_counted(pendo: FakePendo) -> None:
@@ -104,7 +158,12 @@ def test_resent_batches_are_recorded_once_and_counted(pendo: FakePendo) -> None:
 
 
 def test_identify_events_write_the_visitor_and_account_they_make_current(pendo: FakePendo) -> None:
-    event = {"type": "identify", "visitor_id": "u9", "account_id": "p1::c1", "props": {"old_visitor_id": "_PENDO_T_x", "old_account_id": None, "visitor_id": "u9", "account_id": "p1::c1"}}
+    event = {
+        "type": "identify",
+        "visitor_id": "u9",
+        "account_id": "p1::c1",
+        "props": {"old_visitor_id": "_PENDO_T_x", "old_account_id": None, "visitor_id": "u9", "account_id": "p1::c1"},
+    }
     requests.get(f"{pendo.url}/data/ptm.gif/key1", params={"jzb": encode_jzb([event])})
     assert pendo.records() == [
         {"kind": "visitor", "id": "u9", "metadata": {}},
@@ -123,11 +182,17 @@ def test_identify_events_write_the_visitor_and_account_they_make_current(pendo: 
         (encode_jzb([1]), 400, "events[0]: must be an object"),
         (encode_jzb([{"type": "meta", "props": {}}]), 400, "events[0].props.visitor: must be an object"),
         (encode_jzb([{"type": "track", "visitor_id": "u"}]), 400, "events[0].track_event_name: required (a string)"),
-        (encode_jzb([{"type": "track", "track_event_name": "E"}]), 400, "events[0].visitor_id: required (a visitor id)"),
+        (
+            encode_jzb([{"type": "track", "track_event_name": "E"}]),
+            400,
+            "events[0].visitor_id: required (a visitor id)",
+        ),
         (encode_jzb([{"props": {}}]), 400, "events[0].type: required (a string)"),
     ],
 )
-def test_malformed_beacons_are_refused_with_the_field_named(pendo: FakePendo, jzb: str, status: int, reason: str) -> None:
+def test_malformed_beacons_are_refused_with_the_field_named(
+    pendo: FakePendo, jzb: str, status: int, reason: str
+) -> None:
     r = requests.get(f"{pendo.url}/data/ptm.gif/key1", params={"jzb": jzb})
     assert r.status_code == status
     assert r.json()["error"].startswith(reason)
@@ -157,12 +222,22 @@ def test_beacon_keys(pendo: FakePendo) -> None:
 def test_guide_routes(pendo: FakePendo) -> None:
     jzb = encode_jzb({"visitorId": "u1", "url": "https://app/page"})
     r = requests.get(f"{pendo.url}/data/guide.json/key1", params={"id": "7", "jzb": jzb, "v": "1", "ct": "1"})
-    assert r.status_code == 200 and r.json() == {"guides": [], "normalizedUrl": "https://app/page", "lastGuideStepSeen": {}, "id": "7"}
+    assert r.status_code == 200 and r.json() == {
+        "guides": [],
+        "normalizedUrl": "https://app/page",
+        "lastGuideStepSeen": {},
+        "id": "7",
+    }
     probe = requests.get(f"{pendo.url}/data/guide.gif/key1", params={"jzb": "eJwFwIEIAAAAwDDQd3-N1QABFQC5", "ct": "1"})
     assert probe.status_code == 200 and probe.content == GIF
     log = requests.get(f"{pendo.url}/data/log.gif/key1", params={"msg": "hello", "version": "1"})
     assert log.status_code == 200 and pendo.requests()[-1]["message"] == "hello"
-    assert requests.post(f"{pendo.url}/data/errorlog?apiKey=key1", json={"error": "boom", "version": "1", "visitorId": "u1"}).status_code == 200
+    assert (
+        requests.post(
+            f"{pendo.url}/data/errorlog?apiKey=key1", json={"error": "boom", "version": "1", "visitorId": "u1"}
+        ).status_code
+        == 200
+    )
     assert pendo.records() == []
 
 
@@ -178,7 +253,15 @@ def test_track_event_becomes_a_record(pendo: FakePendo) -> None:
     r = post_track(pendo, track_body(visitorId=42, accountId=7))
     assert r.status_code == 200
     assert pendo.records() == [
-        {"kind": "track", "event": "Signed Up", "visitorId": "42", "accountId": "7", "timestamp": NOW, "properties": {"plan": "pro"}, "context": {"ip": "1.2.3.4", "userAgent": "UA", "url": "https://a/b", "title": "B"}}
+        {
+            "kind": "track",
+            "event": "Signed Up",
+            "visitorId": "42",
+            "accountId": "7",
+            "timestamp": NOW,
+            "properties": {"plan": "pro"},
+            "context": {"ip": "1.2.3.4", "userAgent": "UA", "url": "https://a/b", "title": "B"},
+        }
     ]
     assert pendo.warnings == []
 
@@ -188,7 +271,7 @@ def test_track_event_becomes_a_record(pendo: FakePendo) -> None:
     [
         ([track_body()], "body: must be one JSON object (the Track Events API takes one event per request)"),
         (track_body(type="page"), "type: must be \"track\" (got 'page')"),
-        (track_body(type=DROP), "type: required (\"track\")"),
+        (track_body(type=DROP), 'type: required ("track")'),
         (track_body(event=DROP), "event: required (a non-empty string)"),
         (track_body(event=""), "event: required (a non-empty string)"),
         (track_body(event=5), "event: must be a string (got int)"),
@@ -196,7 +279,10 @@ def test_track_event_becomes_a_record(pendo: FakePendo) -> None:
         (track_body(visitorId={"id": 1}), "visitorId: must be a string (got dict)"),
         (track_body(accountId=[1]), "accountId: must be a string (got list)"),
         (track_body(timestamp=DROP), "timestamp: required (integer milliseconds since the epoch)"),
-        (track_body(timestamp="2026-01-05T09:00:00Z"), "timestamp: must be an integer, milliseconds since the epoch (got '2026-01-05T09:00:00Z')"),
+        (
+            track_body(timestamp="2026-01-05T09:00:00Z"),
+            "timestamp: must be an integer, milliseconds since the epoch (got '2026-01-05T09:00:00Z')",
+        ),
         (track_body(timestamp=1.5), "timestamp: must be an integer, milliseconds since the epoch (got 1.5)"),
         (track_body(properties=[1]), "properties: must be an object (got list)"),
         (track_body(context=DROP), "context: required (an object; {} is allowed)"),
@@ -207,7 +293,9 @@ def test_track_event_becomes_a_record(pendo: FakePendo) -> None:
 def test_bad_track_bodies_are_refused_with_the_field_named(pendo: FakePendo, body: Any, reason: str) -> None:
     r = post_track(pendo, body)
     assert r.status_code == 400 and r.json() == {"error": reason, "status": 400}
-    assert pendo.rejected == [{"request": 1, "route": "track", "method": "POST", "path": "/data/track", "status": 400, "reason": reason}]
+    assert pendo.rejected == [
+        {"request": 1, "route": "track", "method": "POST", "path": "/data/track", "status": 400, "reason": reason}
+    ]
 
 
 def test_track_keys_and_body_limits(pendo: FakePendo) -> None:
@@ -218,10 +306,16 @@ def test_track_keys_and_body_limits(pendo: FakePendo) -> None:
     big = track_body(properties={"blob": "x" * 70_000})
     assert post_track(pendo, big).status_code == 413
     zipped = gzip.compress(json.dumps(track_body(event="Zipped")).encode())
-    r = requests.post(f"{pendo.url}/data/track", data=zipped, headers={"x-pendo-integration-key": "sec1", "Content-Encoding": "gzip", "Content-Type": "application/json"})
+    r = requests.post(
+        f"{pendo.url}/data/track",
+        data=zipped,
+        headers={"x-pendo-integration-key": "sec1", "Content-Encoding": "gzip", "Content-Type": "application/json"},
+    )
     assert r.status_code == 200 and pendo.records()[-1]["event"] == "Zipped"
     bomb = gzip.compress(b" " * (10 << 20))
-    r = requests.post(f"{pendo.url}/data/track", data=bomb, headers={"x-pendo-integration-key": "sec1", "Content-Encoding": "gzip"})
+    r = requests.post(
+        f"{pendo.url}/data/track", data=bomb, headers={"x-pendo-integration-key": "sec1", "Content-Encoding": "gzip"}
+    )
     assert r.status_code == 413 and r.json()["error"] == "gzip body: decompresses to more than 262144 bytes"
     assert [x["status"] for x in pendo.rejected] == [401, 403, 400, 413, 413]
 
@@ -253,12 +347,20 @@ def test_bulk_metadata_with_and_without_create(pendo: FakePendo) -> None:
     r = requests.post(url, json=[{"visitorId": "u1", "values": {"plan": "free"}}], headers=HEADERS)
     assert r.json() == {"total": 1, "updated": 0, "failed": 1, "missing": ["u1"]}
     assert pendo.records() == [] and pendo.warnings[0]["rule"] == "missing"
-    r = requests.post(url + "?create=true", json=[{"visitorId": "u1", "values": {"plan": "free", "seats": 3}}, {"visitorId": 2, "values": {}}], headers=HEADERS)
+    r = requests.post(
+        url + "?create=true",
+        json=[{"visitorId": "u1", "values": {"plan": "free", "seats": 3}}, {"visitorId": 2, "values": {}}],
+        headers=HEADERS,
+    )
     assert r.json() == {"total": 2, "updated": 2, "failed": 0, "missing": []}
     r = requests.post(url, json=[{"visitorId": "u1", "values": {"plan": "pro"}}], headers=HEADERS)
     assert r.json()["updated"] == 1
     assert pendo.records("state")[0] == {"kind": "visitor", "id": "u1", "metadata": {"plan": "pro", "seats": 3}}
-    account = requests.post(f"{pendo.url}/api/v1/metadata/account/agent/value?create=true", json=[{"accountId": "p::c", "values": {"tier": 1}}], headers=HEADERS)
+    account = requests.post(
+        f"{pendo.url}/api/v1/metadata/account/agent/value?create=true",
+        json=[{"accountId": "p::c", "values": {"tier": 1}}],
+        headers=HEADERS,
+    )
     assert account.status_code == 200
     assert pendo.records()[-1] == {"kind": "account", "id": "p::c", "metadata": {"tier": 1}, "parentAccountId": "p"}
 
@@ -269,8 +371,18 @@ def test_bulk_metadata_with_and_without_create(pendo: FakePendo) -> None:
         ("visitor/custom/value", {"visitorId": "u"}, 400, "body: must be a JSON array of {visitorId, values} objects"),
         ("visitor/custom/value", ["u"], 400, "body[0]: must be an object"),
         ("visitor/custom/value", [{"values": {}}], 400, "body[0].visitorId: required"),
-        ("visitor/custom/value", [{"accountId": "a", "values": {}}], 400, "body[0].visitorId: required (accountId is for kind account)"),
-        ("account/custom/value", [{"accountId": "a", "values": 5}], 400, "body[0].values: required (an object of field values)"),
+        (
+            "visitor/custom/value",
+            [{"accountId": "a", "values": {}}],
+            400,
+            "body[0].visitorId: required (accountId is for kind account)",
+        ),
+        (
+            "account/custom/value",
+            [{"accountId": "a", "values": 5}],
+            400,
+            "body[0].values: required (an object of field values)",
+        ),
         ("user/custom/value", [], 404, "metadata kind 'user': use visitor or account"),
         ("visitor/auto/value", [], 404, "metadata group 'auto': use agent or custom"),
     ],
@@ -281,9 +393,15 @@ def test_bad_metadata_requests(pendo: FakePendo, path: str, body: Any, status: i
 
 
 def test_single_value_put_reads_and_schema(pendo: FakePendo) -> None:
-    r = requests.put(f"{pendo.url}/api/v1/metadata/visitor/custom/value/user%2F1/APPID_targetingcookies", data='"YES"', headers=HEADERS)
+    r = requests.put(
+        f"{pendo.url}/api/v1/metadata/visitor/custom/value/user%2F1/APPID_targetingcookies",
+        data='"YES"',
+        headers=HEADERS,
+    )
     assert r.status_code == 200
-    requests.put(f"{pendo.url}/api/v1/metadata/visitor/pendo/value/user%2F1/donotprocess", data="false", headers=HEADERS)
+    requests.put(
+        f"{pendo.url}/api/v1/metadata/visitor/pendo/value/user%2F1/donotprocess", data="false", headers=HEADERS
+    )
     assert pendo.rejected[-1]["status"] == 404
     requests.put(f"{pendo.url}/api/v1/metadata/visitor/agent/value/user%2F1/seats", data="3", headers=HEADERS)
     assert pendo.records() == [
@@ -291,7 +409,10 @@ def test_single_value_put_reads_and_schema(pendo: FakePendo) -> None:
         {"kind": "visitor", "id": "user/1", "metadata": {"seats": 3}},
     ]
     visitor = requests.get(f"{pendo.url}/api/v1/visitor/user%2F1", headers=HEADERS)
-    assert visitor.json() == {"visitorId": "user/1", "metadata": {"custom": {"APPID_targetingcookies": "YES"}, "agent": {"seats": 3}}}
+    assert visitor.json() == {
+        "visitorId": "user/1",
+        "metadata": {"custom": {"APPID_targetingcookies": "YES"}, "agent": {"seats": 3}},
+    }
     missing = requests.get(f"{pendo.url}/api/v1/account/nope", headers=HEADERS)
     assert missing.status_code == 404 and missing.json()["error"] == "account 'nope' not found"
     schema = requests.get(f"{pendo.url}/api/v1/metadata/schema/visitor", headers=HEADERS).json()
@@ -305,14 +426,30 @@ def test_single_value_put_reads_and_schema(pendo: FakePendo) -> None:
 
 def test_segmentio_webhook_applies_the_classic_mapping(pendo: FakePendo) -> None:
     url = f"{pendo.url}/data/segmentio/key1"
-    assert requests.post(url, json={"type": "identify", "userId": "u1", "traits": {"id": "crm-1", "email": "a@b.c"}}).status_code == 200
-    assert requests.post(url, json=[{"type": "group", "userId": "u1", "groupId": "c", "traits": {"parentAccount": {"id": "p", "n": 1}}}, {"type": "track", "userId": "u1", "event": "E"}]).status_code == 200
+    assert (
+        requests.post(
+            url, json={"type": "identify", "userId": "u1", "traits": {"id": "crm-1", "email": "a@b.c"}}
+        ).status_code
+        == 200
+    )
+    assert (
+        requests.post(
+            url,
+            json=[
+                {"type": "group", "userId": "u1", "groupId": "c", "traits": {"parentAccount": {"id": "p", "n": 1}}},
+                {"type": "track", "userId": "u1", "event": "E"},
+            ],
+        ).status_code
+        == 200
+    )
     assert pendo.records() == [
         {"kind": "visitor", "id": "crm-1", "metadata": {"email": "a@b.c"}},
         {"kind": "account", "id": "p::c", "metadata": {}, "parentAccountId": "p"},
         {"kind": "parentAccount", "id": "p", "metadata": {"n": 1}},
     ]
-    assert pendo.ignored[0]["type"] == "track" and pendo.ignored[0]["reason"].startswith("the classic destination sends identify and group only")
+    assert pendo.ignored[0]["type"] == "track" and pendo.ignored[0]["reason"].startswith(
+        "the classic destination sends identify and group only"
+    )
     bad = requests.post(url, json=[{"type": "group", "userId": "u1"}])
     assert bad.status_code == 400 and bad.json()["error"] == "body[0]: group.groupId: required"
     assert requests.post(f"{pendo.url}/data/segmentio/wrong", json={}).status_code == 403
@@ -333,10 +470,15 @@ def test_inspection_endpoints(pendo: FakePendo) -> None:
     post_track(pendo, track_body())
     post_track(pendo, track_body(type="x"))
     data = requests.get(f"{pendo.url}/__segpendo/records").json()
-    assert set(data) >= {"records", "rejected", "duplicates"} and len(data["records"]) == 1 and len(data["rejected"]) == 1
+    assert (
+        set(data) >= {"records", "rejected", "duplicates"} and len(data["records"]) == 1 and len(data["rejected"]) == 1
+    )
     assert data["records"][0]["source"] == {"route": "track", "request": 1}
     journal = requests.get(f"{pendo.url}/__segpendo/requests").json()["requests"]
-    assert [(e["id"], e["route"], e["status"], e["outcome"]) for e in journal] == [(1, "track", 200, "accepted"), (2, "track", 400, "rejected")]
+    assert [(e["id"], e["route"], e["status"], e["outcome"]) for e in journal] == [
+        (1, "track", 200, "accepted"),
+        (2, "track", 400, "rejected"),
+    ]
     assert journal[0]["headers"]["x-pendo-integration-key"] == "sec1"
     assert requests.post(f"{pendo.url}/__segpendo/reset").json() == {"reset": True}
     assert requests.get(f"{pendo.url}/__segpendo/records").json()["records"] == []

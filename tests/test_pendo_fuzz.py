@@ -17,18 +17,36 @@ from hypothesis import strategies as st
 from pytest_segpendo.pendo import FakePendo, encode_jzb
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
     max_leaves=20,
 )
 # Things shaped like what the decoders expect, with holes: more likely to reach deep code paths.
 agent_event = st.fixed_dictionaries(
-    {"type": st.sampled_from(["meta", "identify", "track", "load", "click", "guideSeen"]) | st.text(max_size=5) | st.integers()},
+    {
+        "type": st.sampled_from(["meta", "identify", "track", "load", "click", "guideSeen"])
+        | st.text(max_size=5)
+        | st.integers()
+    },
     optional={
         "visitor_id": json_values,
         "account_id": json_values,
         "track_event_name": json_values,
-        "props": st.fixed_dictionaries({}, optional={"visitor": json_values, "account": json_values, "parentAccount": json_values, "visitor_id": json_values, "account_id": json_values}) | json_values,
+        "props": st.fixed_dictionaries(
+            {},
+            optional={
+                "visitor": json_values,
+                "account": json_values,
+                "parentAccount": json_values,
+                "visitor_id": json_values,
+                "account_id": json_values,
+            },
+        )
+        | json_values,
         "tabId": json_values,
         "sequence": json_values,
         "browser_time": json_values,
@@ -44,16 +62,32 @@ track_like = st.fixed_dictionaries(
         "accountId": json_values,
         "timestamp": st.integers() | json_values,
         "properties": st.dictionaries(st.text(max_size=40), json_values, max_size=5) | json_values,
-        "context": st.dictionaries(st.sampled_from(["ip", "userAgent", "url", "title", "x"]), json_values, max_size=4) | json_values,
+        "context": st.dictionaries(st.sampled_from(["ip", "userAgent", "url", "title", "x"]), json_values, max_size=4)
+        | json_values,
     },
 )
-metadata_like = st.lists(st.fixed_dictionaries({}, optional={"visitorId": json_values, "accountId": json_values, "values": json_values}), max_size=4) | json_values
+metadata_like = (
+    st.lists(
+        st.fixed_dictionaries({}, optional={"visitorId": json_values, "accountId": json_values, "values": json_values}),
+        max_size=4,
+    )
+    | json_values
+)
 segment_like = st.fixed_dictionaries(
     {"type": st.sampled_from(["identify", "group", "track", "page", "screen", "alias"]) | json_values},
-    optional={"userId": json_values, "anonymousId": json_values, "groupId": json_values, "traits": json_values, "event": json_values, "previousId": json_values},
+    optional={
+        "userId": json_values,
+        "anonymousId": json_values,
+        "groupId": json_values,
+        "traits": json_values,
+        "event": json_values,
+        "previousId": json_values,
+    },
 )
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 # Examples that once broke the fake are replayed on every run, whatever the random draw.
 
 
@@ -94,7 +128,10 @@ def test_beacon_jzb_of_any_bytes(pendo: FakePendo, session: requests.Session, ra
 
 
 @SETTINGS
-@given(body=st.binary(max_size=300) | json_values.map(lambda v: json.dumps(v).encode()), content_type=st.sampled_from(["application/json", "text/plain", ""]))
+@given(
+    body=st.binary(max_size=300) | json_values.map(lambda v: json.dumps(v).encode()),
+    content_type=st.sampled_from(["application/json", "text/plain", ""]),
+)
 def test_beacon_post_bodies(pendo: FakePendo, session: requests.Session, body: bytes, content_type: str) -> None:
     check(pendo, session.post(f"{pendo.url}/data/ptm.gif/k", data=body, headers={"Content-Type": content_type}))
 
@@ -118,11 +155,20 @@ def test_metadata_api(pendo: FakePendo, session: requests.Session, body: Any, ki
 @example(ident="\n", field="\n", value=None)
 @example(ident="", field="x", value=1)
 @example(ident="a/b", field="c%2F", value="v")
-def test_single_value_put_and_reads(pendo: FakePendo, session: requests.Session, ident: str, field: str, value: Any) -> None:
+def test_single_value_put_and_reads(
+    pendo: FakePendo, session: requests.Session, ident: str, field: str, value: Any
+) -> None:
     from urllib.parse import quote
 
     key = {"x-pendo-integration-key": "s"}
-    check(pendo, session.put(f"{pendo.url}/api/v1/metadata/visitor/custom/value/{quote(ident, safe='')}/{quote(field, safe='')}", data=json.dumps(value), headers=key))
+    check(
+        pendo,
+        session.put(
+            f"{pendo.url}/api/v1/metadata/visitor/custom/value/{quote(ident, safe='')}/{quote(field, safe='')}",
+            data=json.dumps(value),
+            headers=key,
+        ),
+    )
     check(pendo, session.get(f"{pendo.url}/api/v1/visitor/{quote(ident, safe='')}", headers=key), read=True)
 
 
@@ -133,5 +179,9 @@ def test_segmentio_webhook(pendo: FakePendo, session: requests.Session, body: An
 
 
 def test_still_serving_after_the_fuzzing(pendo: FakePendo, session: requests.Session) -> None:
-    r = session.post(f"{pendo.url}/data/track", json={"type": "track", "event": "E", "visitorId": "u", "timestamp": 1, "context": {}}, headers={"x-pendo-integration-key": "s"})
+    r = session.post(
+        f"{pendo.url}/data/track",
+        json={"type": "track", "event": "E", "visitorId": "u", "timestamp": 1, "context": {}},
+        headers={"x-pendo-integration-key": "s"},
+    )
     assert r.status_code == 200

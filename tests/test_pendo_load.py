@@ -22,16 +22,55 @@ def request_for(thread: int, i: int) -> tuple[str, str, bytes, dict[str, str], i
     now = int(time.time() * 1000)
     if kind < 6:  # agent beacon: meta (visitor + account) and a track
         events = [
-            {"type": "meta", "visitor_id": f"v{thread}-{i}", "account_id": "a1", "props": {"visitor": {"id": f"v{thread}-{i}", "n": i}, "account": {"id": "a1"}}, "tabId": f"t{thread}", "sequence": 2 * i, "browser_time": now},
-            {"type": "track", "track_event_name": "Load", "visitor_id": f"v{thread}-{i}", "account_id": "a1", "props": {"i": i}, "tabId": f"t{thread}", "sequence": 2 * i + 1, "browser_time": now},
+            {
+                "type": "meta",
+                "visitor_id": f"v{thread}-{i}",
+                "account_id": "a1",
+                "props": {"visitor": {"id": f"v{thread}-{i}", "n": i}, "account": {"id": "a1"}},
+                "tabId": f"t{thread}",
+                "sequence": 2 * i,
+                "browser_time": now,
+            },
+            {
+                "type": "track",
+                "track_event_name": "Load",
+                "visitor_id": f"v{thread}-{i}",
+                "account_id": "a1",
+                "props": {"i": i},
+                "tabId": f"t{thread}",
+                "sequence": 2 * i + 1,
+                "browser_time": now,
+            },
         ]
         return "GET", f"/data/ptm.gif/k?v=1&ct=1&jzb={encode_jzb(events)}", b"", {}, 3
     if kind < 11:
-        body = {"type": "track", "event": f"E{i % 5}", "visitorId": f"u{thread}", "timestamp": now, "properties": {"i": i}, "context": {}}
-        return "POST", "/data/track", json.dumps(body).encode(), {"x-pendo-integration-key": "s", "content-type": "application/json"}, 1
+        body = {
+            "type": "track",
+            "event": f"E{i % 5}",
+            "visitorId": f"u{thread}",
+            "timestamp": now,
+            "properties": {"i": i},
+            "context": {},
+        }
+        return (
+            "POST",
+            "/data/track",
+            json.dumps(body).encode(),
+            {"x-pendo-integration-key": "s", "content-type": "application/json"},
+            1,
+        )
     if kind < 14:
-        body = [{"visitorId": f"m{thread}-{i}", "values": {"i": i}}, {"visitorId": f"m{thread}-{i}b", "values": {"j": i}}]
-        return "POST", "/api/v1/metadata/visitor/custom/value?create=true", json.dumps(body).encode(), {"x-pendo-integration-key": "s"}, 2
+        body = [
+            {"visitorId": f"m{thread}-{i}", "values": {"i": i}},
+            {"visitorId": f"m{thread}-{i}b", "values": {"j": i}},
+        ]
+        return (
+            "POST",
+            "/api/v1/metadata/visitor/custom/value?create=true",
+            json.dumps(body).encode(),
+            {"x-pendo-integration-key": "s"},
+            2,
+        )
     if kind < 16:
         body = {"type": "identify", "userId": f"c{thread}-{i}", "traits": {"i": i}}
         return "POST", "/data/segmentio/k", json.dumps(body).encode(), {}, 1
@@ -93,6 +132,8 @@ def test_concurrent_mixed_load_loses_nothing() -> None:
     assert len(snapshot["rejected"]) == total["rejected"]
     assert len(snapshot["records"]) == total["records"]
     assert snapshot["duplicates"] == 0
-    assert len({r["source"]["request"] for r in snapshot["records"]}) == total["accepted"] - sum(1 for e in journal if e.get("records") == 0)
+    assert len({r["source"]["request"] for r in snapshot["records"]}) == total["accepted"] - sum(
+        1 for e in journal if e.get("records") == 0
+    )
     kinds = Counter(r["kind"] for r in snapshot["records"])
     assert kinds["track"] > 0 and kinds["visitor"] > 0 and kinds["account"] > 0

@@ -16,10 +16,24 @@ def test_installed_package_registers_the_pytest11_entry_point() -> None:
 
 def test_help_of_a_plain_pytest_shows_the_option_group(tmp_path) -> None:
     # A directory with no conftest: only the installed entry point can add the group.
-    out = subprocess.run([sys.executable, "-m", "pytest", "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0
     assert "pytest-segpendo: Segment -> Pendo conformance:" in out.stdout
-    for flag in ("--segpendo-seed", "--segpendo-scenario", "--segpendo-mix", "--segpendo-count", "--segpendo-locale", "--segpendo-profile", "--segpendo-view", "--segpendo-report", "--segpendo-limit", "--segpendo-timestamp-tolerance", "--segpendo-settle"):
+    for flag in (
+        "--segpendo-seed",
+        "--segpendo-scenario",
+        "--segpendo-mix",
+        "--segpendo-count",
+        "--segpendo-locale",
+        "--segpendo-profile",
+        "--segpendo-view",
+        "--segpendo-report",
+        "--segpendo-limit",
+        "--segpendo-timestamp-tolerance",
+        "--segpendo-settle",
+    ):
         assert flag in out.stdout
     assert "segpendo_seed (string):" in out.stdout
 
@@ -71,7 +85,9 @@ def test_ini_options_apply_and_command_line_wins(pytester: pytest.Pytester) -> N
         """
     )
     result = pytester.runpytest()
-    result.stdout.fnmatch_lines(["segpendo: seed=9 scenario=saas=1,anonymous=1 count=30 locale=en_US profile=track-api+metadata"])
+    result.stdout.fnmatch_lines(
+        ["segpendo: seed=9 scenario=saas=1,anonymous=1 count=30 locale=en_US profile=track-api+metadata"]
+    )
     result.assert_outcomes(passed=1)
     result = pytester.runpytest("--segpendo-seed", "10")
     result.stdout.fnmatch_lines(["segpendo: seed=10 *"])
@@ -81,13 +97,19 @@ def test_ini_options_apply_and_command_line_wins(pytester: pytest.Pytester) -> N
 @pytest.mark.parametrize(
     ("args", "ini", "message"),
     [
-        (["--segpendo-scenario", "shop"], "", "*--segpendo-scenario: unknown scenario 'shop' (choose from saas, anonymous, mobile, edge)*"),
+        (
+            ["--segpendo-scenario", "shop"],
+            "",
+            "*--segpendo-scenario: unknown scenario 'shop' (choose from saas, anonymous, mobile, edge)*",
+        ),
         (["--segpendo-count", "-3"], "", "*--segpendo-count: must not be negative (got -3)*"),
         ([], "segpendo_seed = abc", "*ini option segpendo_seed: expected int, got 'abc'*"),
         ([], "segpendo_mix = saas=1,shop=2", "*ini option segpendo_mix: unknown scenario 'shop' in mix*"),
     ],
 )
-def test_bad_settings_stop_the_run_with_a_usage_error(pytester: pytest.Pytester, args: list[str], ini: str, message: str) -> None:
+def test_bad_settings_stop_the_run_with_a_usage_error(
+    pytester: pytest.Pytester, args: list[str], ini: str, message: str
+) -> None:
     if ini:
         pytester.makeini(f"[pytest]\n{ini}\n")
     pytester.makepyfile("def test_x(): pass")

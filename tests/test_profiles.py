@@ -46,7 +46,12 @@ def test_golden_case(case: dict[str, Any]) -> None:
 
 def test_golden_cases_include_the_destination_published_tests() -> None:
     names = " | ".join(n for n, _ in CASES)
-    for needle in ("identify: visitor with traits", "group: account with traits", "parentAccount lifted", "track: event with properties"):
+    for needle in (
+        "identify: visitor with traits",
+        "group: account with traits",
+        "parentAccount lifted",
+        "track: event with properties",
+    ):
         assert needle in names
     assert {c["profile"] for _, c in CASES} == set(PROFILES)
 
@@ -94,8 +99,21 @@ def test_web_actions_every_identified_track_carries_the_current_visitor() -> Non
 
 def test_web_actions_page_loads_setting() -> None:
     events = [
-        {"type": "identify", "anonymousId": "a", "userId": "u", "traits": {"x": 1}, "timestamp": "2026-01-05T09:00:00.000Z"},
-        {"type": "group", "anonymousId": "a", "userId": "u", "groupId": "g", "traits": {"t": 1}, "timestamp": "2026-01-05T09:00:01.000Z"},
+        {
+            "type": "identify",
+            "anonymousId": "a",
+            "userId": "u",
+            "traits": {"x": 1},
+            "timestamp": "2026-01-05T09:00:00.000Z",
+        },
+        {
+            "type": "group",
+            "anonymousId": "a",
+            "userId": "u",
+            "groupId": "g",
+            "traits": {"t": 1},
+            "timestamp": "2026-01-05T09:00:01.000Z",
+        },
         {"type": "page", "anonymousId": "a", "userId": "u", "timestamp": "2026-01-05T09:00:02.000Z"},
     ]
     visit = expect(events, "web-actions")
@@ -106,7 +124,13 @@ def test_web_actions_page_loads_setting() -> None:
 
 
 def test_web_actions_repeated_identical_identify_sends_nothing_more() -> None:
-    event = {"type": "identify", "anonymousId": "a", "userId": "u", "traits": {"x": 1}, "timestamp": "2026-01-05T09:00:00.000Z"}
+    event = {
+        "type": "identify",
+        "anonymousId": "a",
+        "userId": "u",
+        "traits": {"x": 1},
+        "timestamp": "2026-01-05T09:00:00.000Z",
+    }
     result = expect([event, {**event, "timestamp": "2026-01-05T09:00:05.000Z"}], "web-actions")
     # page load (anonymous visitor), then the identify event and the metadata of the first identify only
     assert [(r["id"], r["metadata"]) for r in result.stream] == [("_PENDO_T_a", {}), ("u", {}), ("u", {"x": 1})]
@@ -114,7 +138,10 @@ def test_web_actions_repeated_identical_identify_sends_nothing_more() -> None:
 
 
 def test_web_actions_events_without_anonymous_id_get_an_agent_made_anonymous_visitor() -> None:
-    result = expect([{"type": "track", "event": "Server Side", "userId": None, "timestamp": "2026-01-05T09:00:00.000Z"}], "web-actions")
+    result = expect(
+        [{"type": "track", "event": "Server Side", "userId": None, "timestamp": "2026-01-05T09:00:00.000Z"}],
+        "web-actions",
+    )
     assert result.stream[-1]["visitorId"] == "_PENDO_T_*"
     assert result.hints.anonymous_id_pattern
 
@@ -126,10 +153,23 @@ def test_web_actions_events_without_anonymous_id_get_an_agent_made_anonymous_vis
     ("name", "settings", "message"),
     [
         ("web", None, "unknown profile 'web' (choose from web-actions, classic, track-api, track-api+metadata)"),
-        ("web-actions", {"pageLoad": "visit"}, "profile web-actions has no setting 'pageLoad' (its settings: disableUserTraitsOnLoad, disableGroupIdAndTraitsOnLoad, pageLoads)"),
+        (
+            "web-actions",
+            {"pageLoad": "visit"},
+            "profile web-actions has no setting 'pageLoad' (its settings: disableUserTraitsOnLoad, "
+            "disableGroupIdAndTraitsOnLoad, pageLoads)",
+        ),
         ("web-actions", {"pageLoads": "always"}, "setting pageLoads takes one of visit, page (got 'always')"),
-        ("web-actions", {"disableUserTraitsOnLoad": "maybe"}, "setting disableUserTraitsOnLoad takes true or false (got 'maybe')"),
-        ("track-api", {"anonymousTracks": "drop"}, "setting anonymousTracks takes one of skip, anonymousId, pendoAnonymous (got 'drop')"),
+        (
+            "web-actions",
+            {"disableUserTraitsOnLoad": "maybe"},
+            "setting disableUserTraitsOnLoad takes true or false (got 'maybe')",
+        ),
+        (
+            "track-api",
+            {"anonymousTracks": "drop"},
+            "setting anonymousTracks takes one of skip, anonymousId, pendoAnonymous (got 'drop')",
+        ),
     ],
 )
 def test_bad_profile_or_setting(name: str, settings: dict | None, message: str) -> None:
@@ -140,7 +180,11 @@ def test_bad_profile_or_setting(name: str, settings: dict | None, message: str) 
 
 def test_settings_from_text_as_the_cli_passes_them() -> None:
     profile = get_profile("web-actions", {"disableUserTraitsOnLoad": "true", "pageLoads": "page"})
-    assert profile.settings == {"disableUserTraitsOnLoad": True, "disableGroupIdAndTraitsOnLoad": False, "pageLoads": "page"}
+    assert profile.settings == {
+        "disableUserTraitsOnLoad": True,
+        "disableGroupIdAndTraitsOnLoad": False,
+        "pageLoads": "page",
+    }
 
 
 def test_user_mapping_overrides_fields_subscription_and_adds_actions() -> None:
@@ -153,7 +197,11 @@ def test_user_mapping_overrides_fields_subscription_and_adds_actions() -> None:
                     "subscribe": 'type = "track" and event != "Debug"',
                     "mapping": {"event": {"@case": {"operator": "lower", "value": {"@path": "$.event"}}}},
                 },
-                "pageViews": {"kind": "trackEvent", "subscribe": 'type = "page"', "mapping": {"event": {"@template": "Viewed {{name}}"}}},
+                "pageViews": {
+                    "kind": "trackEvent",
+                    "subscribe": 'type = "page"',
+                    "mapping": {"event": {"@template": "Viewed {{name}}"}},
+                },
             },
         }
     )
@@ -164,7 +212,9 @@ def test_user_mapping_overrides_fields_subscription_and_adds_actions() -> None:
     ]
     result = expect(events, "track-api", mapping=mapping)
     assert [(r["event"], r["visitorId"]) for r in result.stream] == [("signed up", "u"), ("Viewed Pricing", "a")]
-    assert [(i.index, i.reason) for i in result.ignored] == [(1, "profile track-api sends track events only (track ignored)")]
+    assert [(i.index, i.reason) for i in result.ignored] == [
+        (1, "profile track-api sends track events only (track ignored)")
+    ]
 
 
 def test_user_mapping_can_turn_an_action_off(tmp_path: Path) -> None:
@@ -179,11 +229,17 @@ def test_user_mapping_can_turn_an_action_off(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ([], "<m>: a mapping file is a JSON object with an \"actions\" object"),
+        ([], '<m>: a mapping file is a JSON object with an "actions" object'),
         ({"action": {}}, "<m>: unknown key 'action' (use profile, settings, actions)"),
-        ({"actions": {"x": 1}}, "<m>: \"actions\" must map action names to objects"),
-        ({"actions": {"track": {"map": {}}}}, "<m>: action 'track' has unknown key 'map' (use kind, subscribe, mapping, enabled)"),
-        ({"actions": {"track": {"mapping": []}}}, "<m>: action 'track': \"mapping\" must be an object of field mappings"),
+        ({"actions": {"x": 1}}, '<m>: "actions" must map action names to objects'),
+        (
+            {"actions": {"track": {"map": {}}}},
+            "<m>: action 'track' has unknown key 'map' (use kind, subscribe, mapping, enabled)",
+        ),
+        (
+            {"actions": {"track": {"mapping": []}}},
+            "<m>: action 'track': \"mapping\" must be an object of field mappings",
+        ),
     ],
 )
 def test_malformed_mapping_files(data: Any, message: str) -> None:
@@ -195,13 +251,38 @@ def test_malformed_mapping_files(data: Any, message: str) -> None:
 @pytest.mark.parametrize(
     ("profile", "actions", "message"),
     [
-        ("web-actions", {"track": {"mapping": {"event": {"@path": 5}}}}, "<m>: action 'track': invalid mapping: /event/@path should be a string or a mapping directive but it is a number."),
-        ("web-actions", {"track": {"mapping": {"event": {"@liquid": "{{event}}"}}}}, "<m>: action 'track': invalid mapping: /event/@liquid @liquid is not supported"),
-        ("web-actions", {"track": {"subscribe": "type = "}}, "<m>: action 'track': subscription 'type = ': ends where a value was expected"),
-        ("web-actions", {"track": {"subscribe": 'context.ip = "x"'}}, "<m>: action 'track': subscription 'context.ip = \"x\"': unknown field 'context.ip'"),
-        ("web-actions", {"extra": {"subscribe": 'type = "page"'}}, "<m>: new action 'extra' needs \"kind\": one of group, identify, track"),
+        (
+            "web-actions",
+            {"track": {"mapping": {"event": {"@path": 5}}}},
+            "<m>: action 'track': invalid mapping: /event/@path should be a string or a mapping directive but it is a "
+            "number.",
+        ),
+        (
+            "web-actions",
+            {"track": {"mapping": {"event": {"@liquid": "{{event}}"}}}},
+            "<m>: action 'track': invalid mapping: /event/@liquid @liquid is not supported",
+        ),
+        (
+            "web-actions",
+            {"track": {"subscribe": "type = "}},
+            "<m>: action 'track': subscription 'type = ': ends where a value was expected",
+        ),
+        (
+            "web-actions",
+            {"track": {"subscribe": 'context.ip = "x"'}},
+            "<m>: action 'track': subscription 'context.ip = \"x\"': unknown field 'context.ip'",
+        ),
+        (
+            "web-actions",
+            {"extra": {"subscribe": 'type = "page"'}},
+            "<m>: new action 'extra' needs \"kind\": one of group, identify, track",
+        ),
         ("web-actions", {"extra": {"kind": "track"}}, "<m>: new action 'extra' needs a \"subscribe\" condition"),
-        ("classic", {"identify": {"mapping": {"visitorId": {"@path": "$.traits.email"}}}}, "<m>: action 'identify' of profile classic is fixed code in the destination"),
+        (
+            "classic",
+            {"identify": {"mapping": {"visitorId": {"@path": "$.traits.email"}}}},
+            "<m>: action 'identify' of profile classic is fixed code in the destination",
+        ),
     ],
 )
 def test_mapping_errors_name_the_action_and_the_problem(profile: str, actions: dict, message: str) -> None:
@@ -227,7 +308,12 @@ def test_unreadable_mapping_files(tmp_path: Path) -> None:
 # -- subscriptions -------------------------------------------------------------------------------------------
 
 EVENTS = {
-    "track": {"type": "track", "event": "Order Completed", "userId": "u1", "properties": {"revenue": 49, "plan": "pro", "tags": "a,b"}},
+    "track": {
+        "type": "track",
+        "event": "Order Completed",
+        "userId": "u1",
+        "properties": {"revenue": 49, "plan": "pro", "tags": "a,b"},
+    },
     "identify": {"type": "identify", "userId": "u1", "traits": {"plan": "pro", "revenue": 5}},
     "page": {"type": "page", "name": "Pricing", "anonymousId": "a"},
 }
@@ -250,7 +336,10 @@ EVENTS = {
         ('match(name, "Pri*")', {"page"}),
         ('match(event, "*Completed")', {"track"}),
         ('(type = "track" or type = "identify") and userId = "u1"', {"track", "identify"}),
-        ('type = "track" and type = "page" or type = "identify"', {"track", "page", "identify"}),  # last conditional wins, as in Segment
+        (
+            'type = "track" and type = "page" or type = "identify"',
+            {"track", "page", "identify"},
+        ),  # last conditional wins, as in Segment
     ],
 )
 def test_subscriptions_match_as_segment_matches(text: str, matching: set[str]) -> None:
@@ -267,7 +356,7 @@ def test_subscriptions_match_as_segment_matches(text: str, matching: set[str]) -
         ('type = "track")', "unexpected ')' at character 15"),
         ("type ~ 'x'", "cannot read \"~ 'x'\" at character 6"),
         ('type "track"', "expected =, !=, <, <=, > or >= after 'type'"),
-        ('contains(event)', "contains() needs two arguments"),
+        ("contains(event)", "contains() needs two arguments"),
     ],
 )
 def test_bad_subscriptions(text: str, message: str) -> None:
@@ -281,7 +370,15 @@ def test_bad_subscriptions(text: str, message: str) -> None:
 def test_state_view_merges_field_by_field_in_order() -> None:
     stream = [
         {"kind": "visitor", "id": "u", "metadata": {"a": 1, "b": 1}},
-        {"kind": "track", "event": "E", "visitorId": "u", "accountId": None, "timestamp": 1, "properties": {}, "context": {}},
+        {
+            "kind": "track",
+            "event": "E",
+            "visitorId": "u",
+            "accountId": None,
+            "timestamp": 1,
+            "properties": {},
+            "context": {},
+        },
         {"kind": "account", "id": "g", "metadata": {"n": 1}, "parentAccountId": "p"},
         {"kind": "visitor", "id": "u", "metadata": {"b": 2, "c": None}},
         {"kind": "account", "id": "g", "metadata": {"n": 2}, "parentAccountId": None},
@@ -300,7 +397,9 @@ def test_state_view_merges_field_by_field_in_order() -> None:
 def test_record_errors() -> None:
     assert record_errors({"kind": "visitor", "id": 5, "metadata": {}}) == ["visitor.id: wrong type (int)"]
     assert record_errors({"kind": "track"})[0] == "track.event: required"
-    assert record_errors({"kind": "user"}) == ["kind: must be one of visitor, account, parentAccount, track (got 'user')"]
+    assert record_errors({"kind": "user"}) == [
+        "kind: must be one of visitor, account, parentAccount, track (got 'user')"
+    ]
 
 
 # -- the generated reference page ----------------------------------------------------------------------------
@@ -313,7 +412,10 @@ def test_docs_mapping_md_is_generated_from_the_profiles() -> None:
         assert f"## Profile `{name}`" in on_disk
         for action in cls.action_specs:
             for field, spec in action.fields.items():
-                assert f"| `{field}` | `{json.dumps(spec.mapping, ensure_ascii=False).replace('|', chr(92) + '|')}`" in on_disk
+                assert (
+                    f"| `{field}` | `{json.dumps(spec.mapping, ensure_ascii=False).replace('|', chr(92) + '|')}`"
+                    in on_disk
+                )
 
 
 def test_the_mapping_file_example_in_the_docs_works() -> None:
@@ -323,9 +425,18 @@ def test_the_mapping_file_example_in_the_docs_works() -> None:
     mapping = UserMapping.from_json(json.loads(block.group(1)))
     events = [
         {"type": "track", "userId": "u", "event": "Debug Ping"},
-        {"type": "track", "userId": "u", "event": "Saved", "properties": {"a": 1}, "timestamp": "2026-01-05T09:00:00.000Z"},
+        {
+            "type": "track",
+            "userId": "u",
+            "event": "Saved",
+            "properties": {"a": 1},
+            "timestamp": "2026-01-05T09:00:00.000Z",
+        },
         {"type": "page", "userId": "u", "name": "Home"},
     ]
     result = expect(events, "track-api", mapping=mapping)
     # a new action starts from the kind's defaults, not from the overridden trackEvent
-    assert [(r["event"], r["properties"]) for r in result.stream] == [("Saved", {"a": 1, "source": "segment"}), ("Viewed Home", {})]
+    assert [(r["event"], r["properties"]) for r in result.stream] == [
+        ("Saved", {"a": 1, "source": "segment"}),
+        ("Viewed Home", {}),
+    ]

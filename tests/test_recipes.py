@@ -35,7 +35,10 @@ def yaml_block(page: str, first_line: str) -> dict[str, Any]:
 
 def python_blocks(page: str) -> dict[str, str]:
     text = (ROOT / "docs" / page).read_text(encoding="utf-8")
-    return {m.group(1): m.group(0)[len("```python\n") : -3] for m in re.finditer(r"```python\n# (\w+\.py)\n.*?```", text, re.S)}
+    return {
+        m.group(1): m.group(0)[len("```python\n") : -3]
+        for m in re.finditer(r"```python\n# (\w+\.py)\n.*?```", text, re.S)
+    }
 
 
 def env_with_bin() -> dict[str, str]:
@@ -51,7 +54,14 @@ def test_the_github_actions_workflow_runs_the_quickstart_tests(tmp_path: Path) -
         if name in ("conftest.py", "test_pendo_integration.py"):
             (tmp_path / name).write_text(code, encoding="utf-8")
     [pytest_step] = [r for r in runs if r.startswith("pytest ")]
-    done = subprocess.run([sys.executable, "-m", *shlex.split(pytest_step), "-p", "no:cacheprovider"], cwd=tmp_path, env=env_with_bin(), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", *shlex.split(pytest_step), "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        env=env_with_bin(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     report = json.loads((tmp_path / "segpendo-report.json").read_text())
     assert report["conforms"] is True and len(report["tests"]) == 1
@@ -96,20 +106,36 @@ def test_the_docker_compose_recipe_passes_with_its_commands_run_locally(tmp_path
     assert set(compose) == {"pendo", "relay", "check"}
     pendo_port, segment_port, relay_port = free_port(), free_port(), free_port()
     pendo_cmd = compose["pendo"]["command"]
-    assert "--host 0.0.0.0 --pendo-port 8080 --segment-port 8081" in pendo_cmd, "the fakes listen for the other containers"
+    assert "--host 0.0.0.0 --pendo-port 8080 --segment-port 8081" in pendo_cmd, (
+        "the fakes listen for the other containers"
+    )
     pendo_args = local_command(compose["pendo"], {}, {})
-    pendo_args = [a.replace("0.0.0.0", "127.0.0.1").replace("8080", str(pendo_port)).replace("8081", str(segment_port)) for a in pendo_args]
+    pendo_args = [
+        a.replace("0.0.0.0", "127.0.0.1").replace("8080", str(pendo_port)).replace("8081", str(segment_port))
+        for a in pendo_args
+    ]
     relay_env = {k: str(v) for k, v in compose["relay"]["environment"].items()}
     assert relay_env["PENDO_URL"] == "http://pendo:8080"
     relay_env.update(HOST="127.0.0.1", PORT=str(relay_port), PENDO_URL=f"http://127.0.0.1:{pendo_port}")
-    relay_args = [a.replace("/app/", str(ROOT / "examples" / "node-relay") + "/") for a in shlex.split(compose["relay"]["command"])]
-    check_args = local_command(compose["check"], {"8080": pendo_port, "3000": relay_port}, {"8080": "pendo", "3000": "relay"})
+    relay_args = [
+        a.replace("/app/", str(ROOT / "examples" / "node-relay") + "/")
+        for a in shlex.split(compose["relay"]["command"])
+    ]
+    check_args = local_command(
+        compose["check"], {"8080": pendo_port, "3000": relay_port}, {"8080": "pendo", "3000": "relay"}
+    )
     check_args = [a.replace("/out/", str(tmp_path) + "/") for a in check_args]
     procs = []
     try:
-        procs.append(subprocess.Popen(pendo_args, env=env_with_bin(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        procs.append(
+            subprocess.Popen(pendo_args, env=env_with_bin(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        )
         wait_until_listening(pendo_port, procs[-1], "segpendo serve")
-        procs.append(subprocess.Popen(relay_args, env={**env_with_bin(), **relay_env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        procs.append(
+            subprocess.Popen(
+                relay_args, env={**env_with_bin(), **relay_env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+        )
         wait_until_listening(relay_port, procs[-1], "the relay")
         done = subprocess.run(check_args, env=env_with_bin(), capture_output=True, text=True, timeout=300)
     finally:

@@ -25,9 +25,9 @@ from pytest_segpendo.pendo import FakePendo
 from pytest_segpendo.profiles import expect, get_profile
 from pytest_segpendo.records import account_record, visitor_record
 from pytest_segpendo.relay import BROKEN, BUGS, MAX_BODY, Relay
-from pytest_segpendo.verify import compare
 from pytest_segpendo.segment import deliver
 from pytest_segpendo.traffic import generate
+from pytest_segpendo.verify import compare
 
 PROFILE = "track-api+metadata"
 TRACK_SECRET = "track-s3cret"
@@ -42,12 +42,34 @@ JOINED = [e for e in GENERATED if e.get("type") == "group" and "::" in str(e.get
 # Ids that only digits make up, with leading zeros: what numeric-ids-as-numbers loses (the generator's
 # numeric ids are real numbers, which Pendo's API turns back into the same strings).
 DIGIT_IDS = [
-    {"type": "identify", "userId": "007", "anonymousId": "anon-007", "traits": {"name": "Bond"}, "messageId": "d1",
-     "timestamp": "2026-01-05T09:00:00.000Z", "receivedAt": "2026-01-05T09:00:00.250Z"},
-    {"type": "group", "userId": "007", "groupId": "0042", "traits": {"name": "Leading Zeros Ltd"}, "messageId": "d2",
-     "timestamp": "2026-01-05T09:00:01.000Z", "receivedAt": "2026-01-05T09:00:01.250Z"},
-    {"type": "track", "userId": "007", "event": "Mission Accepted", "properties": {}, "context": {"groupId": "0042"},
-     "messageId": "d3", "timestamp": "2026-01-05T09:00:02.000Z", "receivedAt": "2026-01-05T09:00:02.250Z"},
+    {
+        "type": "identify",
+        "userId": "007",
+        "anonymousId": "anon-007",
+        "traits": {"name": "Bond"},
+        "messageId": "d1",
+        "timestamp": "2026-01-05T09:00:00.000Z",
+        "receivedAt": "2026-01-05T09:00:00.250Z",
+    },
+    {
+        "type": "group",
+        "userId": "007",
+        "groupId": "0042",
+        "traits": {"name": "Leading Zeros Ltd"},
+        "messageId": "d2",
+        "timestamp": "2026-01-05T09:00:01.000Z",
+        "receivedAt": "2026-01-05T09:00:01.250Z",
+    },
+    {
+        "type": "track",
+        "userId": "007",
+        "event": "Mission Accepted",
+        "properties": {},
+        "context": {"groupId": "0042"},
+        "messageId": "d3",
+        "timestamp": "2026-01-05T09:00:02.000Z",
+        "receivedAt": "2026-01-05T09:00:02.250Z",
+    },
 ]
 TRAFFIC = GENERATED + DIGIT_IDS
 EXPECTED = expect(TRAFFIC, PROFILE)
@@ -65,7 +87,9 @@ def relay_for(pendo: FakePendo, **options: Any) -> Relay:
     return Relay(pendo.url, track_secret=TRACK_SECRET, integration_key=INTEGRATION_KEY, **options)
 
 
-def post(url: str, body: bytes, headers: dict[str, str] | None = None, method: str = "POST") -> tuple[int, dict[str, Any]]:
+def post(
+    url: str, body: bytes, headers: dict[str, str] | None = None, method: str = "POST"
+) -> tuple[int, dict[str, Any]]:
     parts = url.split("//", 1)[1]
     host, _, port = parts.partition(":")
     conn = http.client.HTTPConnection(host, int(port.split("/")[0]), timeout=10)
@@ -93,7 +117,10 @@ def test_the_traffic_has_what_the_bugs_need() -> None:
     cases = {tuple(sorted(e.get("traits", {}))) for e in TRAFFIC if e["type"] == "identify"}
     assert cases, "identifies"
     assert any(not str(e.get("userId") or "") and e["type"] == "track" for e in TRAFFIC), "anonymous tracks"
-    assert any(e["type"] == "track" and "groupId" in e.get("context", {}) and "groupId" not in e.get("properties", {}) for e in TRAFFIC)
+    assert any(
+        e["type"] == "track" and "groupId" in e.get("context", {}) and "groupId" not in e.get("properties", {})
+        for e in TRAFFIC
+    )
     assert any(e["type"] == "group" and "parentAccount" in e.get("traits", {}) for e in TRAFFIC)
     assert any(not json.dumps(e, ensure_ascii=False).isascii() for e in TRAFFIC), "non-ASCII text"
     assert any(isinstance(e.get("userId"), int) for e in TRAFFIC), "numeric ids"
@@ -112,7 +139,11 @@ def test_webhooks_give_exactly_what_the_profile_predicts(pendo: FakePendo) -> No
     assert pendo.rejected == []
     routes = {r["route"] for r in pendo.requests()}
     assert routes == {"track", "metadata"}
-    assert {r["path"] for r in pendo.requests()} == {"/data/track", "/api/v1/metadata/visitor/custom/value", "/api/v1/metadata/account/custom/value"}
+    assert {r["path"] for r in pendo.requests()} == {
+        "/data/track",
+        "/api/v1/metadata/visitor/custom/value",
+        "/api/v1/metadata/account/custom/value",
+    }
     assert {r["query"].get("create") for r in pendo.requests() if r["route"] == "metadata"} == {"true"}
     keys = {(r["route"], r["headers"]["x-pendo-integration-key"]) for r in pendo.requests()}
     assert keys == {("track", TRACK_SECRET), ("metadata", INTEGRATION_KEY)}
@@ -157,14 +188,37 @@ def test_ids_timestamps_and_context_the_way_the_profile_reads_them(pendo: FakePe
         {"type": "track", "userId": "u1", "event": "No Offset", "timestamp": "2026-01-05T09:00:00"},
         {"type": "track", "userId": "u1", "event": "Leap Second", "timestamp": "2016-12-31T23:59:60Z"},
         {"type": "track", "userId": "u1", "event": "Number Time", "timestamp": 1767603600123},
-        {"type": "track", "userId": "u1", "event": "Null Group In Properties", "timestamp": at,
-         "properties": {"groupId": None}, "context": {"groupId": "g-ctx"}},
-        {"type": "track", "userId": "u1", "event": "Both Groups", "timestamp": at,
-         "properties": {"groupId": "g-props"}, "context": {"groupId": "g-ctx"}},
-        {"type": "track", "userId": "u1", "event": "Null Page", "timestamp": at, "context": {"ip": "10.0.0.1", "page": None}},
+        {
+            "type": "track",
+            "userId": "u1",
+            "event": "Null Group In Properties",
+            "timestamp": at,
+            "properties": {"groupId": None},
+            "context": {"groupId": "g-ctx"},
+        },
+        {
+            "type": "track",
+            "userId": "u1",
+            "event": "Both Groups",
+            "timestamp": at,
+            "properties": {"groupId": "g-props"},
+            "context": {"groupId": "g-ctx"},
+        },
+        {
+            "type": "track",
+            "userId": "u1",
+            "event": "Null Page",
+            "timestamp": at,
+            "context": {"ip": "10.0.0.1", "page": None},
+        },
         {"type": "track", "userId": "u1", "event": "No Context", "timestamp": at, "properties": "not an object"},
-        {"type": "track", "userId": "u1", "event": "Page", "timestamp": at,
-         "context": {"page": {"url": "https://x.test/a", "title": "A"}, "userAgent": "UA"}},
+        {
+            "type": "track",
+            "userId": "u1",
+            "event": "Page",
+            "timestamp": at,
+            "context": {"page": {"url": "https://x.test/a", "title": "A"}, "userAgent": "UA"},
+        },
         {"type": "identify", "userId": 42, "traits": {"n": 1}},
         {"type": "identify", "userId": "u2", "traits": {}},
         {"type": "identify", "userId": "u2", "traits": ["not", "an", "object"]},
@@ -234,7 +288,11 @@ def test_forged_unsigned_and_tampered_webhooks_are_refused_and_forward_nothing(p
             post(relay.url, tampered, {"X-Signature": signature(body)}),
             post(relay.url, body, {"X-Signature": signature(body)[:-1]}),
             post(relay.url, body, {"X-Signature": "é" + signature(body)[1:]}),
-            post(relay.url, compact([{**events[0], "userId": "intruder"}, events[1]]), {"X-Signature": signature(compact(events[0]))}),
+            post(
+                relay.url,
+                compact([{**events[0], "userId": "intruder"}, events[1]]),
+                {"X-Signature": signature(compact(events[0]))},
+            ),
         ]
         relay.check()
     for report in (forged, unsigned, batch):
@@ -249,6 +307,7 @@ def test_forged_unsigned_and_tampered_webhooks_are_refused_and_forward_nothing(p
 
 def test_bad_bodies_and_methods(pendo: FakePendo) -> None:
     with relay_for(pendo) as relay:
+
         def signed(body: bytes) -> tuple[int, dict[str, Any]]:
             return post(relay.url, body, {"X-Signature": signature(body)})
 
@@ -312,7 +371,9 @@ def test_bugs_are_named_and_checked() -> None:
     assert set(BUGS) == set(BUG_EXPECTATIONS) | {"unsigned-accepted", "batch-truncated"}
     with pytest.raises(ValueError, match="unknown bug 'typo' .*seconds-timestamps"):
         Relay("http://127.0.0.1:1", track_secret="t", integration_key="k", bugs=["typo"])
-    assert Relay("http://127.0.0.1:1", track_secret="t", integration_key="k", bugs="double-send").bugs == {"double-send"}
+    assert Relay("http://127.0.0.1:1", track_secret="t", integration_key="k", bugs="double-send").bugs == {
+        "double-send"
+    }
     with pytest.raises(ValueError, match="http"):
         Relay("ftp://example.com", track_secret="t", integration_key="k")
 
@@ -419,13 +480,18 @@ BUG_EXPECTATIONS: dict[str, Callable[[dict[str, Any]], list[Record]]] = {
     "event-name-case": tracks(lambda r: {**r, "event": r["event"].lower()}),
     "numeric-ids-as-numbers": digits_as_numbers,
     "double-send": lambda event: [r for record in correct(event) for r in (record, record)],
-    "parent-account-dropped": lambda e: changed(e, traits={k: v for k, v in e["traits"].items() if k != "parentAccount"})
-    if e["type"] == "group" and isinstance(e.get("traits"), dict) else correct(e),
+    "parent-account-dropped": lambda e: (
+        changed(e, traits={k: v for k, v in e["traits"].items() if k != "parentAccount"})
+        if e["type"] == "group" and isinstance(e.get("traits"), dict)
+        else correct(e)
+    ),
     "nested-traits-flattened": with_traits(flatten),
     "non-ascii-mangled": lambda event: [mangle(r) for r in correct(event)],
     "properties-dropped": tracks(lambda r: {**r, "properties": {}}),
     "group-traits-to-visitor": group_to_visitor,
-    "received-at-timestamps": lambda e: changed(e, timestamp=e["receivedAt"]) if e["type"] == "track" and "receivedAt" in e else correct(e),
+    "received-at-timestamps": lambda e: (
+        changed(e, timestamp=e["receivedAt"]) if e["type"] == "track" and "receivedAt" in e else correct(e)
+    ),
     "empty-traits-sent": empty_traits_sent,
 }
 
@@ -459,7 +525,11 @@ def test_bug_examples_spelled_out(pendo: FakePendo) -> None:
     lost = {r["event"]: r["accountId"] for r in run("account-lost", DIGIT_IDS) if r["kind"] == "track"}
     assert lost == {"Mission Accepted": None}
     numbers = run("numeric-ids-as-numbers", DIGIT_IDS)
-    assert [(r["kind"], r["id"] if "id" in r else r["visitorId"]) for r in numbers] == [("visitor", "7"), ("account", "42"), ("track", "7")]
+    assert [(r["kind"], r["id"] if "id" in r else r["visitorId"]) for r in numbers] == [
+        ("visitor", "7"),
+        ("account", "42"),
+        ("track", "7"),
+    ]
     unicode = next(e for e in TRAFFIC if e.get("event") == "Réservation confirmée ✓")
     [mangled] = run("non-ascii-mangled", [unicode])
     assert mangled["event"] == "R?servation confirm?e ?" and mangled["properties"]["prix ?"] == 12.5
@@ -521,7 +591,16 @@ def running(args: list[str]) -> Iterator[tuple[subprocess.Popen[str], str]]:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_cli_forwards_and_stops_on_a_signal(pendo: FakePendo, signum: int) -> None:
-    args = ["--pendo", pendo.url, "--track-secret", TRACK_SECRET, "--integration-key", INTEGRATION_KEY, "--secret", SECRET]
+    args = [
+        "--pendo",
+        pendo.url,
+        "--track-secret",
+        TRACK_SECRET,
+        "--integration-key",
+        INTEGRATION_KEY,
+        "--secret",
+        SECRET,
+    ]
     with running(args) as (proc, url):
         assert url.startswith("http://127.0.0.1:")
         events = TRAFFIC[:60]
@@ -550,10 +629,22 @@ def test_cli_bugs(pendo: FakePendo) -> None:
     [
         ([], "the following arguments are required: --pendo, --track-secret, --integration-key"),
         (["--pendo", "ftp://x", "--track-secret", "t", "--integration-key", "k"], "pendo_url must be an http(s) URL"),
-        (["--pendo", "http://127.0.0.1:1", "--track-secret", "t", "--integration-key", "k", "--bug", "nope"], "unknown bug 'nope'"),
-        (["--pendo", "http://127.0.0.1:1", "--track-secret", "t", "--integration-key", "k", "--port", "x"], "--port: invalid int value"),
-        (["--pendo", "http://127.0.0.1:1", "--track-secret", "t", "--integration-key", "k", "--port", "70000"], "--port must be between"),
-        (["--pendo", "http://127.0.0.1:1", "--track-secret", "t", "--integration-key", "k", "--bogus"], "unrecognized arguments: --bogus"),
+        (
+            ["--pendo", "http://127.0.0.1:1", "--track-secret", "t", "--integration-key", "k", "--bug", "nope"],
+            "unknown bug 'nope'",
+        ),
+        (
+            ["--pendo", "http://127.0.0.1:1", "--track-secret", "t", "--integration-key", "k", "--port", "x"],
+            "--port: invalid int value",
+        ),
+        (
+            ["--pendo", "http://127.0.0.1:1", "--track-secret", "t", "--integration-key", "k", "--port", "70000"],
+            "--port must be between",
+        ),
+        (
+            ["--pendo", "http://127.0.0.1:1", "--track-secret", "t", "--integration-key", "k", "--bogus"],
+            "unrecognized arguments: --bogus",
+        ),
     ],
 )
 def test_cli_bad_arguments_exit_2_with_one_line(args: list[str], message: str) -> None:

@@ -64,9 +64,13 @@ def python_client_calls(client: Any, events: list[dict[str, Any]]) -> list[dict[
         elif kind == "group":
             ok, msg = client.group(group_id=e["groupId"], traits=e.get("traits"), **who, **common)
         elif kind == "page":
-            ok, msg = client.page(name=e.get("name"), category=e.get("category"), properties=e.get("properties"), **who, **common)
+            ok, msg = client.page(
+                name=e.get("name"), category=e.get("category"), properties=e.get("properties"), **who, **common
+            )
         elif kind == "screen":
-            ok, msg = client.screen(name=e.get("name"), category=e.get("category"), properties=e.get("properties"), **who, **common)
+            ok, msg = client.screen(
+                name=e.get("name"), category=e.get("category"), properties=e.get("properties"), **who, **common
+            )
         else:
             ok, msg = client.alias(previous_id=e["previousId"], user_id=e["userId"], **common)
         assert ok
@@ -90,7 +94,9 @@ def test_analytics_python_default_batching(gzip: bool) -> None:
     assert len(captured) == len(events) == len(built)
     assert {e["type"] for e in captured} == {"identify", "track", "group", "page", "screen", "alias"}
     by_id = {m["messageId"]: m for m in built}
-    assert [without_server_fields(e) for e in captured] == [by_id[e["messageId"]] for e in captured], "payloads as the client built them"
+    assert [without_server_fields(e) for e in captured] == [by_id[e["messageId"]] for e in captured], (
+        "payloads as the client built them"
+    )
     assert all(e["headers"]["user-agent"] == "analytics-python/2.4.0" for e in journal)
     assert all(e["headers"].get("content-encoding") == ("gzip" if gzip else None) for e in journal)
     assert all(e["headers"]["authorization"] == "Basic d2s6" for e in journal)
@@ -143,7 +149,9 @@ def test_analytics_python_timeout_retries_are_reported_as_duplicates() -> None:
             time.sleep(0.05)
             waited += 0.05
         deadline_ok = segment.events()
-        assert sorted(e["messageId"] for e in deadline_ok) == sorted(e["messageId"] for e in events), "captured exactly once"
+        assert sorted(e["messageId"] for e in deadline_ok) == sorted(e["messageId"] for e in events), (
+            "captured exactly once"
+        )
         assert segment.duplicates == len(events), "the re-sent batch is reported"
 
 
@@ -162,7 +170,13 @@ def node_client() -> str:
 
 
 def run_node_client(script: str, url: str, events: list[dict[str, Any]], flush_at: int = 15) -> dict[str, Any]:
-    done = subprocess.run(["node", script, url, "wk", str(flush_at), "5"], input="".join(json.dumps(e) + "\n" for e in events), capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        ["node", script, url, "wk", str(flush_at), "5"],
+        input="".join(json.dumps(e) + "\n" for e in events),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -177,10 +191,19 @@ def test_analytics_node_batches(node_client: str) -> None:
     assert result["calls"] == len(events) and result["errors"] == []
     assert len(captured) == len(events)
     built = {e["messageId"]: e for e in result["built"]}
-    assert [without_server_fields(e) for e in captured] == [built[e["messageId"]] for e in captured], "payloads as the client built them"
+    assert [without_server_fields(e) for e in captured] == [built[e["messageId"]] for e in captured], (
+        "payloads as the client built them"
+    )
     sent = {e["messageId"]: e for e in events}
-    assert all(e["context"]["library"]["name"] == "@segment/analytics-node" and e["timestamp"] == sent[e["messageId"]]["timestamp"] for e in captured)
-    assert all(e["headers"]["user-agent"].startswith("analytics-node") and e["headers"]["authorization"] == "Basic d2s6" for e in journal)
+    assert all(
+        e["context"]["library"]["name"] == "@segment/analytics-node"
+        and e["timestamp"] == sent[e["messageId"]]["timestamp"]
+        for e in captured
+    )
+    assert all(
+        e["headers"]["user-agent"].startswith("analytics-node") and e["headers"]["authorization"] == "Basic d2s6"
+        for e in journal
+    )
 
 
 def test_analytics_node_retries_to_exactly_once(node_client: str) -> None:
@@ -204,7 +227,7 @@ class _Verifying(BaseHTTPRequestHandler):
     secret = b""
     verdicts: list[bool] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         expected = hmac.new(self.secret, body, hashlib.sha1).hexdigest()
         ok = hmac.compare_digest(expected, self.headers.get("X-Signature", ""))
@@ -224,13 +247,25 @@ def test_stdlib_receiver_verifies_signatures_from_segpendo_send(tmp_path: Path) 
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         events = tmp_path / "events.jsonl"
-        events.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in traffic(40, seed=31)), encoding="utf-8")
+        events.write_text(
+            "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in traffic(40, seed=31)), encoding="utf-8"
+        )
         url = f"http://127.0.0.1:{server.server_address[1]}/webhook"
-        good = subprocess.run([*CLI, "send", "--to", url, "--via", "webhook", "--secret", "shh", str(events)], capture_output=True, text=True, timeout=60)
+        good = subprocess.run(
+            [*CLI, "send", "--to", url, "--via", "webhook", "--secret", "shh", str(events)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert good.returncode == 0, good.stdout + good.stderr
         assert _Verifying.verdicts and all(_Verifying.verdicts)
         count = len(_Verifying.verdicts)
-        bad = subprocess.run([*CLI, "send", "--to", url, "--via", "webhook", "--secret", "guess", "--max-attempts", "1", str(events)], capture_output=True, text=True, timeout=60)
+        bad = subprocess.run(
+            [*CLI, "send", "--to", url, "--via", "webhook", "--secret", "guess", "--max-attempts", "1", str(events)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert bad.returncode == 1 and "HTTP 401" in bad.stdout
         assert not any(_Verifying.verdicts[count:])
         # a body changed on the way no longer matches its signature
@@ -238,7 +273,14 @@ def test_stdlib_receiver_verifies_signatures_from_segpendo_send(tmp_path: Path) 
         import urllib.request
 
         body = json.dumps({"type": "track", "userId": "u", "event": "E"}, separators=(",", ":")).encode()
-        tampered = urllib.request.Request(url, data=body.replace(b'"E"', b'"F"'), headers={"X-Signature": hmac.new(b"shh", body, hashlib.sha1).hexdigest(), "Content-Type": "application/json"})
+        tampered = urllib.request.Request(
+            url,
+            data=body.replace(b'"E"', b'"F"'),
+            headers={
+                "X-Signature": hmac.new(b"shh", body, hashlib.sha1).hexdigest(),
+                "Content-Type": "application/json",
+            },
+        )
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(tampered, timeout=10)
         assert info.value.code == 401
@@ -253,11 +295,18 @@ def test_node_receiver_verifies_like_segments_documentation(node_client: str, tm
         assert proc.stdout is not None
         port = json.loads(proc.stdout.readline())["port"]
         events = tmp_path / "events.jsonl"
-        events.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in traffic(30, seed=32)), encoding="utf-8")
+        events.write_text(
+            "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in traffic(30, seed=32)), encoding="utf-8"
+        )
         url = f"http://127.0.0.1:{port}/"
         for extra in ([], ["--via", "webhook-actions", "--batch-size", "7"]):
-            args = ["--via", "webhook"] if not extra else extra
-            done = subprocess.run([*CLI, "send", "--to", url, *args, "--secret", "shh", str(events)], capture_output=True, text=True, timeout=60)
+            args = extra if extra else ["--via", "webhook"]
+            done = subprocess.run(
+                [*CLI, "send", "--to", url, *args, "--secret", "shh", str(events)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             assert done.returncode == 0, done.stdout + done.stderr
     finally:
         proc.terminate()

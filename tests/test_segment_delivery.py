@@ -34,7 +34,14 @@ class Receiver:
         request = Request(environ)
         body = request.get_data()
         with self.lock:
-            self.seen.append({"method": request.method, "path": request.full_path.rstrip("?"), "headers": dict(request.headers), "body": body})
+            self.seen.append(
+                {
+                    "method": request.method,
+                    "path": request.full_path.rstrip("?"),
+                    "headers": dict(request.headers),
+                    "body": body,
+                }
+            )
             step = self.script.pop(0) if self.script else 200
         if isinstance(step, tuple) and step[0] == "sleep":
             time.sleep(step[1])
@@ -43,7 +50,9 @@ class Receiver:
             status, headers = step
         else:
             status, headers = step, {}
-        return Response(b"{}" if status < 300 else b'{"error": "scripted"}', status=status, headers=headers)(environ, start_response)
+        return Response(b"{}" if status < 300 else b'{"error": "scripted"}', status=status, headers=headers)(
+            environ, start_response
+        )
 
 
 @pytest.fixture
@@ -54,7 +63,13 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
 
 
 EVENTS = [
-    {"type": "track", "userId": "u1", "event": "Order Completed", "properties": {"revenue": 49.0, "items": [1, 2], "note": "Zoë ✓"}, "messageId": "m1"},
+    {
+        "type": "track",
+        "userId": "u1",
+        "event": "Order Completed",
+        "properties": {"revenue": 49.0, "items": [1, 2], "note": "Zoë ✓"},
+        "messageId": "m1",
+    },
     {"type": "identify", "userId": "u2", "traits": {"plan": "pro"}, "messageId": "m2"},
     {"type": "track", "anonymousId": "a3", "event": "Viewed", "properties": {}, "messageId": "m3"},
 ]
@@ -116,7 +131,9 @@ def test_tracking_api_batches_with_basic_auth(receiver: tuple[Receiver, str]) ->
     assert first["headers"]["Authorization"] == "Basic d2s6"  # base64("wk:")
     body = json.loads(first["body"])
     assert set(body) == {"batch", "writeKey", "sentAt"} and body["writeKey"] == "wk" and len(body["batch"]) == 100
-    assert [e["messageId"] for s in app.seen for e in json.loads(s["body"])["batch"]] == [e["messageId"] for e in events]
+    assert [e["messageId"] for s in app.seen for e in json.loads(s["body"])["batch"]] == [
+        e["messageId"] for e in events
+    ]
 
 
 def test_tracking_api_into_the_fake_segment_captures_every_event() -> None:
@@ -126,13 +143,16 @@ def test_tracking_api_into_the_fake_segment_captures_every_event() -> None:
         assert report.ok
         captured = segment.events()
     assert sorted(e["messageId"] for e in captured) == sorted(e["messageId"] for e in events)
-    strip = lambda e: {k: v for k, v in e.items() if k != "receivedAt"}  # noqa: E731
+    strip = lambda e: {k: v for k, v in e.items() if k != "receivedAt"}
     by_id = {e["messageId"]: e for e in events}
     assert all(strip(e) == {k: v for k, v in by_id[e["messageId"]].items() if k != "receivedAt"} for e in captured)
 
 
 def test_segmentio_path_into_the_fake_pendo() -> None:
-    events = [{"type": "identify", "userId": "u1", "traits": {"plan": "pro"}}, {"type": "group", "userId": "u1", "groupId": "g", "traits": {"n": 1}}]
+    events = [
+        {"type": "identify", "userId": "u1", "traits": {"plan": "pro"}},
+        {"type": "group", "userId": "u1", "groupId": "g", "traits": {"n": 1}},
+    ]
     with FakePendo(api_key="pk") as pendo:
         report = deliver(events, pendo.url, "segmentio", api_key="pk")
         assert report.ok and report.target == pendo.url + "/data/segmentio/pk"
@@ -156,7 +176,12 @@ def test_client_errors_are_not_retried_and_reported(receiver: tuple[Receiver, st
     report = deliver(EVENTS[:2], url, "webhook", backoff=0.01)
     assert not report.ok and report.acknowledged == 1 and report.failed == 1 and report.requests == 2
     failure = report.failures[0]
-    assert failure.status == 400 and failure.attempts == 1 and failure.message_ids == ["m1"] and "scripted" in failure.reason
+    assert (
+        failure.status == 400
+        and failure.attempts == 1
+        and failure.message_ids == ["m1"]
+        and "scripted" in failure.reason
+    )
     assert "failed: event 1 (m1): HTTP 400 after 1 attempts" in report.format()
 
 
@@ -228,4 +253,7 @@ def test_bad_options_fail_before_sending(kwargs: dict[str, Any], message: str) -
 def test_report_as_json() -> None:
     report = DeliveryReport("webhook", "http://x/", events=2, requests=3, acknowledged=2, retried=1, seconds=0.5)
     assert report.ok and report.as_json()["retried"] == 1
-    assert report.summary() == "2 events to http://x/ via webhook in 3 requests: 2 acknowledged, 1 retries, 0 failed (0.50 s, 4 events/s)"
+    assert (
+        report.summary()
+        == "2 events to http://x/ via webhook in 3 requests: 2 acknowledged, 1 retries, 0 failed (0.50 s, 4 events/s)"
+    )

@@ -28,11 +28,24 @@ def basic(key: str) -> dict[str, str]:
 
 
 def event(i: int = 0, **extra: Any) -> dict[str, Any]:
-    return {"type": "track", "userId": "u1", "event": f"E{i}", "properties": {"i": i}, "messageId": f"m-{i}", "timestamp": "2026-01-05T09:00:00.000Z", **extra}
+    return {
+        "type": "track",
+        "userId": "u1",
+        "event": f"E{i}",
+        "properties": {"i": i},
+        "messageId": f"m-{i}",
+        "timestamp": "2026-01-05T09:00:00.000Z",
+        **extra,
+    }
 
 
 def test_batch_with_basic_auth_is_captured_with_receivedAt_and_merged_context(segment: FakeSegment) -> None:
-    body = {"batch": [event(1), event(2, context={"ip": "1.1.1.1"})], "context": {"library": {"name": "x"}, "ip": "9.9.9.9"}, "integrations": {"All": True}, "sentAt": "2026-01-05T09:00:01.000Z"}
+    body = {
+        "batch": [event(1), event(2, context={"ip": "1.1.1.1"})],
+        "context": {"library": {"name": "x"}, "ip": "9.9.9.9"},
+        "integrations": {"All": True},
+        "sentAt": "2026-01-05T09:00:01.000Z",
+    }
     r = requests.post(f"{segment.url}/v1/batch", json=body, headers=basic("wk"))
     assert r.status_code == 200 and r.json() == {"success": True}
     events = segment.events()
@@ -52,31 +65,61 @@ def test_single_event_endpoints_set_the_type_from_the_path(segment: FakeSegment,
     r = requests.post(f"{segment.url}/v1/{call}", json=body)
     assert r.status_code == 200
     captured = segment.events()[-1]
-    assert captured["type"] == call and captured["messageId"].startswith("api-") and captured["timestamp"] == captured["receivedAt"]
+    assert (
+        captured["type"] == call
+        and captured["messageId"].startswith("api-")
+        and captured["timestamp"] == captured["receivedAt"]
+    )
 
 
 def test_import_is_a_batch_alias_and_gzip_bodies_work(segment: FakeSegment) -> None:
     data = gzip.compress(json.dumps({"batch": [event(3)], "writeKey": "wk"}).encode())
-    r = requests.post(f"{segment.url}/v1/import", data=data, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+    r = requests.post(
+        f"{segment.url}/v1/import", data=data, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
+    )
     assert r.status_code == 200 and segment.events()[0]["event"] == "E3"
 
 
 def test_write_key_by_bearer_plus_body(segment: FakeSegment) -> None:
-    r = requests.post(f"{segment.url}/v1/batch", json={"batch": [event()], "writeKey": "wk"}, headers={"Authorization": "Bearer oauth-token"})
+    r = requests.post(
+        f"{segment.url}/v1/batch",
+        json={"batch": [event()], "writeKey": "wk"},
+        headers={"Authorization": "Bearer oauth-token"},
+    )
     assert r.status_code == 200 and len(segment.events()) == 1
 
 
 @pytest.mark.parametrize(
     ("headers", "body", "status", "code", "message"),
     [
-        ({}, {"batch": [event()]}, 401, "unauthorized", "write key required: HTTP Basic auth with the write key as user name, or \"writeKey\" in the body"),
+        (
+            {},
+            {"batch": [event()]},
+            401,
+            "unauthorized",
+            'write key required: HTTP Basic auth with the write key as user name, or "writeKey" in the body',
+        ),
         (basic("other"), {"batch": [event()]}, 401, "invalid_write_key", "write key: not the configured one"),
-        ({"Authorization": "Basic !!!"}, {"batch": [event()]}, 401, "unauthorized", "Authorization: Basic credentials are not base64 of 'writeKey:'"),
+        (
+            {"Authorization": "Basic !!!"},
+            {"batch": [event()]},
+            401,
+            "unauthorized",
+            "Authorization: Basic credentials are not base64 of 'writeKey:'",
+        ),
         (basic("wk"), {"events": []}, 400, "invalid_request", "body.batch: required (a JSON array of events)"),
-        (basic("wk"), {"batch": [event(properties={"blob": "x" * 40_000})]}, 400, "payload_too_large", "batch[0]: event of"),
+        (
+            basic("wk"),
+            {"batch": [event(properties={"blob": "x" * 40_000})]},
+            400,
+            "payload_too_large",
+            "batch[0]: event of",
+        ),
     ],
 )
-def test_refusals_carry_code_and_message(segment: FakeSegment, headers: dict[str, str], body: Any, status: int, code: str, message: str) -> None:
+def test_refusals_carry_code_and_message(
+    segment: FakeSegment, headers: dict[str, str], body: Any, status: int, code: str, message: str
+) -> None:
     r = requests.post(f"{segment.url}/v1/batch", json=body, headers=headers)
     assert r.status_code == status
     assert r.json()["code"] == code and r.json()["message"].startswith(message)
@@ -95,12 +138,19 @@ def test_body_limits_and_bad_json(segment: FakeSegment) -> None:
 
 
 def test_invalid_events_are_refused_one_by_one_with_reasons(segment: FakeSegment) -> None:
-    body = {"batch": [event(1), {"type": "track", "userId": "u"}, {"userId": "u"}, "not an event", event(2)], "writeKey": "wk"}
+    body = {
+        "batch": [event(1), {"type": "track", "userId": "u"}, {"userId": "u"}, "not an event", event(2)],
+        "writeKey": "wk",
+    }
     r = requests.post(f"{segment.url}/v1/batch", json=body)
     assert r.status_code == 200, "Segment answers 200 and drops invalid events"
     assert [e["event"] for e in segment.events()] == ["E1", "E2"]
     refused = [(x["index"], x["reason"]) for x in segment.rejected]
-    assert refused == [(1, "track.event: required"), (2, "type: required"), (3, "event: must be a JSON object (got string)")]
+    assert refused == [
+        (1, "track.event: required"),
+        (2, "type: required"),
+        (3, "event: must be a JSON object (got string)"),
+    ]
 
 
 def test_over_2500_events_answer_200_but_are_all_refused(segment: FakeSegment) -> None:
@@ -120,12 +170,20 @@ def test_a_messageId_already_captured_is_a_duplicate(segment: FakeSegment) -> No
 
 
 def test_inspection_reset_requests_and_faults(segment: FakeSegment) -> None:
-    assert requests.post(f"{segment.url}/__segpendo/faults", json=[{"route": "batch", "status": 500, "count": 1}]).status_code == 200
+    assert (
+        requests.post(
+            f"{segment.url}/__segpendo/faults", json=[{"route": "batch", "status": 500, "count": 1}]
+        ).status_code
+        == 200
+    )
     first = requests.post(f"{segment.url}/v1/batch", json={"batch": [event()], "writeKey": "wk"})
     assert first.status_code == 500 and first.json()["code"] == "error"
     assert requests.post(f"{segment.url}/v1/batch", json={"batch": [event()], "writeKey": "wk"}).status_code == 200
     journal = requests.get(f"{segment.url}/__segpendo/requests").json()["requests"]
-    assert [(e["route"], e["status"], e["outcome"]) for e in journal] == [("batch", 500, "fault"), ("batch", 200, "accepted")]
+    assert [(e["route"], e["status"], e["outcome"]) for e in journal] == [
+        ("batch", 500, "fault"),
+        ("batch", 200, "accepted"),
+    ]
     requests.post(f"{segment.url}/__segpendo/reset")
     assert segment.events() == [] and segment.requests() == [] and segment.faults.as_json() == []
 

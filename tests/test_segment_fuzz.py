@@ -17,18 +17,38 @@ from hypothesis import strategies as st
 from pytest_segpendo.segment import FakeSegment
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=16,
 )
 segment_event = st.fixed_dictionaries(
     {"type": st.sampled_from(["identify", "group", "track", "page", "screen", "alias"]) | json_values},
-    optional={"userId": json_values, "anonymousId": json_values, "event": json_values, "groupId": json_values, "previousId": json_values,
-              "traits": json_values, "properties": json_values, "context": json_values, "integrations": json_values, "messageId": json_values, "timestamp": json_values},
+    optional={
+        "userId": json_values,
+        "anonymousId": json_values,
+        "event": json_values,
+        "groupId": json_values,
+        "previousId": json_values,
+        "traits": json_values,
+        "properties": json_values,
+        "context": json_values,
+        "integrations": json_values,
+        "messageId": json_values,
+        "timestamp": json_values,
+    },
 )
-batch_body = st.fixed_dictionaries({"batch": st.lists(segment_event | json_values, max_size=5)}, optional={"writeKey": json_values, "context": json_values, "integrations": json_values, "sentAt": json_values})
+batch_body = st.fixed_dictionaries(
+    {"batch": st.lists(segment_event | json_values, max_size=5)},
+    optional={"writeKey": json_values, "context": json_values, "integrations": json_values, "sentAt": json_values},
+)
 auth = st.sampled_from([None, "basic", "bearer", "garbage"])
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +88,11 @@ def test_batch_bodies(segment: FakeSegment, body: Any, how: str | None, zipped: 
 
 
 @SETTINGS
-@given(body=segment_event | json_values, call=st.sampled_from(["identify", "track", "page", "screen", "group", "alias"]), how=auth)
+@given(
+    body=segment_event | json_values,
+    call=st.sampled_from(["identify", "track", "page", "screen", "group", "alias"]),
+    how=auth,
+)
 def test_single_event_bodies(segment: FakeSegment, body: Any, call: str, how: str | None) -> None:
     check(segment, requests.post(f"{segment.url}/v1/{call}", data=json.dumps(body).encode(), headers=headers_for(how)))
 

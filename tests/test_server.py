@@ -84,6 +84,5 @@ def test_an_error_in_a_handler_is_a_500_and_is_raised_by_check() -> None:
 
 
 def test_a_taken_port_is_an_os_error() -> None:
-    with ServerThread(echo) as first:
-        with pytest.raises(OSError):
-            ServerThread(echo, port=first.port).start()
+    with ServerThread(echo) as first, pytest.raises(OSError):
+        ServerThread(echo, port=first.port).start()

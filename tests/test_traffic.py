@@ -50,7 +50,8 @@ def test_byte_identical_across_processes_with_different_hash_seeds() -> None:
     code = (
         "import sys, hashlib; from pytest_segpendo.traffic import generate_jsonl;"
         "h = hashlib.sha256();"
-        "[h.update(l.encode()) for l in generate_jsonl(3000, seed=42, mix={'saas': 2, 'mobile': 1, 'anonymous': 1, 'edge': 1}, locale='de_DE')];"
+        "[h.update(l.encode()) for l in generate_jsonl(3000, seed=42, "
+        "mix={'saas': 2, 'mobile': 1, 'anonymous': 1, 'edge': 1}, locale='de_DE')];"
         "print(h.hexdigest())"
     )
     digests = set()
@@ -307,7 +308,10 @@ def test_locale_changes_names_and_currency() -> None:
 def test_bundled_pools_are_complete_and_other_locales_come_from_faker() -> None:
     for locale in BUNDLED_LOCALES:
         pools = load_pools(locale)
-        assert all(len(getattr(pools, f)) >= 3 for f in ("first_names", "last_names", "companies", "cities", "free_email_domains"))
+        assert all(
+            len(getattr(pools, f)) >= 3
+            for f in ("first_names", "last_names", "companies", "cities", "free_email_domains")
+        )
     italian = build_pools("it_IT")
     assert italian.first_names and italian.locale == "it_IT"
     events = generate(50, seed=1, locale="it_IT")

@@ -16,7 +16,7 @@ pytest.importorskip("mypy")
 ROOT = Path(__file__).resolve().parent.parent
 
 # Code as a user writes it, after docs/verify.md, docs/pendo.md, docs/segment.md, docs/index.md, docs/traffic.md.
-USER_CODE = '''
+USER_CODE = """
 import json
 from typing import Any
 
@@ -91,10 +91,10 @@ def check_deliver_and_expect() -> None:
     visitors = [r for r in result.state if r["kind"] == "visitor"]
     assert all(i.type == "page" for i in result.ignored)
     print(result.hints.view, len(result.stream), len(visitors), len(body), report.format())
-'''
+"""
 
 # Misuse that mypy must refuse: proof that the user sees the package's types, not Any.
-MISUSE = '''
+MISUSE = """
 from pytest_segpendo.pendo import FakePendo
 from pytest_segpendo.traffic import generate
 from pytest_segpendo.verify import diff
@@ -102,7 +102,7 @@ from pytest_segpendo.verify import diff
 events = generate("ten")
 flag: str = diff([], []).conforms
 port: str = FakePendo().port
-'''
+"""
 
 
 def run_mypy(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -113,8 +113,15 @@ def run_mypy(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> s
 
 def test_package_passes_mypy_strict(tmp_path: Path) -> None:
     result = run_mypy(
-        ["--config-file", str(ROOT / "pyproject.toml"), "--strict", "--ignore-missing-imports",
-         "--cache-dir", str(tmp_path / "cache"), "pytest_segpendo"],
+        [
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "--strict",
+            "--ignore-missing-imports",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "pytest_segpendo",
+        ],
         ROOT,
     )
     print(result.stdout, result.stderr)
@@ -137,5 +144,7 @@ def test_user_code_type_checks_against_the_published_types(tmp_path: Path) -> No
     errors = [line for line in output.splitlines() if ": error:" in line]
     assert not [e for e in errors if e.startswith("user_code.py")], f"mypy --strict refused user code:\n{output}"
     assert "import-untyped" not in output and "import-not-found" not in output, output
-    misuse = sorted(e.split(": error:")[0] + " " + e.rsplit("[", 1)[-1].rstrip("]") for e in errors if e.startswith("misuse.py"))
+    misuse = sorted(
+        e.split(": error:")[0] + " " + e.rsplit("[", 1)[-1].rstrip("]") for e in errors if e.startswith("misuse.py")
+    )
     assert misuse == ["misuse.py:6 arg-type", "misuse.py:7 assignment", "misuse.py:8 assignment"], output

@@ -25,8 +25,18 @@ def account(id: str, parent: str | None = None, **metadata: Any) -> dict[str, An
     return {"kind": "account", "id": id, "metadata": metadata, "parentAccountId": parent}
 
 
-def track(event: str, vid: Any, aid: str | None = None, ts: int | None = 1_700_000_000_000, **props: Any) -> dict[str, Any]:
-    return {"kind": "track", "event": event, "visitorId": vid, "accountId": aid, "timestamp": ts, "properties": props, "context": {}}
+def track(
+    event: str, vid: Any, aid: str | None = None, ts: int | None = 1_700_000_000_000, **props: Any
+) -> dict[str, Any]:
+    return {
+        "kind": "track",
+        "event": event,
+        "visitorId": vid,
+        "accountId": aid,
+        "timestamp": ts,
+        "properties": props,
+        "context": {},
+    }
 
 
 STATE = DiffOptions(view="state")
@@ -38,7 +48,15 @@ def test_identical_records_conform_and_every_record_counts_as_matched() -> None:
     report = diff(records, copy.deepcopy(records), STATE)
     assert report.conforms
     assert report.matched == report.expected_records == 3
-    assert report.summary == {"missing": 0, "unexpected": 0, "changed": 0, "duplicated": 0, "rejected": 0, "ignored": 0, "warnings": 0}
+    assert report.summary == {
+        "missing": 0,
+        "unexpected": 0,
+        "changed": 0,
+        "duplicated": 0,
+        "rejected": 0,
+        "ignored": 0,
+        "warnings": 0,
+    }
     assert report.format().startswith("segpendo: conforms (state view): 3 of 3 expected records received as expected")
 
 
@@ -46,8 +64,15 @@ def test_a_changed_field_names_the_record_the_path_and_both_values() -> None:
     report = diff([visitor("u1", plan="pro", seats=10)], [visitor("u1", plan="free")], STATE)
     [d] = report.differences
     assert (d.cls, d.kind, d.label) == ("changed", "visitor", 'visitor "u1"')
-    assert [(f.where, f.expected, f.actual) for f in d.fields] == [("metadata.plan", "pro", "free"), ("metadata.seats", 10, ABSENT)]
-    assert d.lines() == ['changed visitor "u1":', '    metadata.plan: expected "pro", got "free"', "    metadata.seats: expected 10, got (absent)"]
+    assert [(f.where, f.expected, f.actual) for f in d.fields] == [
+        ("metadata.plan", "pro", "free"),
+        ("metadata.seats", 10, ABSENT),
+    ]
+    assert d.lines() == [
+        'changed visitor "u1":',
+        '    metadata.plan: expected "pro", got "free"',
+        "    metadata.seats: expected 10, got (absent)",
+    ]
     assert report.summary["changed"] == 1, "a changed record counts once however many fields differ"
 
 
@@ -75,7 +100,10 @@ def test_missing_and_unexpected_records_of_every_kind() -> None:
         ("unexpected", 'visitor "u2"'),
         ("unexpected", 'track "F" (visitor "u9", at 1970-01-01T00:00:00.005Z)'),
     }
-    assert report.by_kind == {"missing": {"visitor": 1, "account": 1, "parentAccount": 1, "track": 1}, "unexpected": {"visitor": 1, "track": 1}}
+    assert report.by_kind == {
+        "missing": {"visitor": 1, "account": 1, "parentAccount": 1, "track": 1},
+        "unexpected": {"visitor": 1, "track": 1},
+    }
 
 
 def test_a_track_sent_twice_is_duplicated_not_unexpected() -> None:
@@ -84,21 +112,44 @@ def test_a_track_sent_twice_is_duplicated_not_unexpected() -> None:
     [d] = report.differences
     assert (d.cls, d.count) == ("duplicated", 2)
     assert report.summary["duplicated"] == 2
-    assert d.lines() == ['duplicated track "Invite Sent" (visitor "u1", account "a1", at 2023-11-14T22:13:20.000Z): received 2 more times than expected']
+    assert d.lines() == [
+        'duplicated track "Invite Sent" (visitor "u1", account "a1", at 2023-11-14T22:13:20.000Z): received 2 more '
+        "times than expected"
+    ]
 
 
 def test_a_wrong_visitor_account_or_event_name_is_a_change_of_that_field() -> None:
-    expected = [track("A", "u1", "a1", ts=1_000, x=1), track("B", "u2", "a2", ts=2_000, x=2), track("Signed Up", "u3", ts=3_000)]
-    observed = [track("A", "u1-wrong", "a1", ts=1_000, x=1), track("B", "u2", None, ts=2_000, x=2), track("signed up", "u3", ts=3_000)]
+    expected = [
+        track("A", "u1", "a1", ts=1_000, x=1),
+        track("B", "u2", "a2", ts=2_000, x=2),
+        track("Signed Up", "u3", ts=3_000),
+    ]
+    observed = [
+        track("A", "u1-wrong", "a1", ts=1_000, x=1),
+        track("B", "u2", None, ts=2_000, x=2),
+        track("signed up", "u3", ts=3_000),
+    ]
     report = diff(expected, observed, STREAM)
     changed = {(d.expected["event"], f.where, f.expected, f.actual) for d in report.of("changed") for f in d.fields}
-    assert changed == {("A", "visitorId", "u1", "u1-wrong"), ("B", "accountId", "a2", None), ("Signed Up", "event", "Signed Up", "signed up")}
+    assert changed == {
+        ("A", "visitorId", "u1", "u1-wrong"),
+        ("B", "accountId", "a2", None),
+        ("Signed Up", "event", "Signed Up", "signed up"),
+    }
     assert report.summary["missing"] == report.summary["unexpected"] == 0
 
 
 def test_tracks_of_one_identity_pair_by_nearest_timestamp_and_closest_properties() -> None:
-    expected = [track("View", "u1", ts=1_000, page="a"), track("View", "u1", ts=5_000, page="b"), track("View", "u1", ts=9_000, page="c")]
-    observed = [track("View", "u1", ts=9_000, page="c"), track("View", "u1", ts=1_000, page="a"), track("View", "u1", ts=5_000, page="B")]
+    expected = [
+        track("View", "u1", ts=1_000, page="a"),
+        track("View", "u1", ts=5_000, page="b"),
+        track("View", "u1", ts=9_000, page="c"),
+    ]
+    observed = [
+        track("View", "u1", ts=9_000, page="c"),
+        track("View", "u1", ts=1_000, page="a"),
+        track("View", "u1", ts=5_000, page="B"),
+    ]
     report = diff(expected, observed, STREAM)
     [d] = report.differences
     assert [(f.where, f.expected, f.actual) for f in d.fields] == [("properties.page", "b", "B")]
@@ -109,16 +160,24 @@ def test_timestamp_tolerance() -> None:
     observed = [track("E", "u1", ts=10_400), track("F", "u1", ts=12_000)]
     report = diff(expected, observed, DiffOptions(view="stream", timestamp_tolerance_ms=500))
     [d] = report.differences
-    assert d.expected["event"] == "F" and [(f.where, f.expected, f.actual) for f in d.fields] == [("timestamp", 10_000, 12_000)]
+    assert d.expected["event"] == "F" and [(f.where, f.expected, f.actual) for f in d.fields] == [
+        ("timestamp", 10_000, 12_000)
+    ]
     assert diff(expected, observed, DiffOptions(view="stream", timestamp_tolerance_ms=None)).conforms
     assert len(diff(expected, observed, STREAM).of("changed")) == 2
 
 
 def test_ignored_paths_with_wildcards() -> None:
     expected = [visitor("u1", plan="pro", updatedAt=1), account("a1", updatedAt=1), track("E", "u1")]
-    observed = [visitor("u1", plan="pro", updatedAt=2), account("a1", updatedAt=3), {**track("E", "u1"), "context": {"ip": "1.2.3.4"}}]
+    observed = [
+        visitor("u1", plan="pro", updatedAt=2),
+        account("a1", updatedAt=3),
+        {**track("E", "u1"), "context": {"ip": "1.2.3.4"}},
+    ]
     assert not diff(expected, observed, STATE).conforms
-    assert diff(expected, observed, DiffOptions(view="state", ignore_paths=("*.metadata.updatedAt", "track.context"))).conforms
+    assert diff(
+        expected, observed, DiffOptions(view="state", ignore_paths=("*.metadata.updatedAt", "track.context"))
+    ).conforms
     with pytest.raises(ValueError, match="must start with visitor, account, parentAccount, track or"):
         DiffOptions(ignore_paths=("metadata.x",))
 
@@ -148,7 +207,11 @@ def test_number_ids_equal_their_strings_unless_strict() -> None:
     strict = diff(expected, observed, DiffOptions(view="state", ids_as_strings=False))
     assert [(d.cls, d.label, [(f.where, f.expected, f.actual) for f in d.fields]) for d in strict] == [
         ("changed", 'visitor "42"', [("id", "42", 42)]),
-        ("changed", 'track "E" (visitor "42", account "7", at 2023-11-14T22:13:20.000Z)', [("accountId", "7", 7), ("visitorId", "42", 42)]),
+        (
+            "changed",
+            'track "E" (visitor "42", account "7", at 2023-11-14T22:13:20.000Z)',
+            [("accountId", "7", 7), ("visitorId", "42", 42)],
+        ),
     ]
 
 
@@ -171,13 +234,37 @@ def test_stream_view_collapses_repeated_identical_writes_when_asked() -> None:
 
 
 def test_refusals_fail_warnings_and_ignored_events_do_not() -> None:
-    rejected = [{"request": 3, "route": "track", "method": "POST", "path": "/data/track", "status": 400, "reason": "timestamp: required"}]
-    warnings = [{"request": 4, "route": "track", "rule": "property-name", "detail": "properties.'a b': letters, digits and _ only"}]
+    rejected = [
+        {
+            "request": 3,
+            "route": "track",
+            "method": "POST",
+            "path": "/data/track",
+            "status": 400,
+            "reason": "timestamp: required",
+        }
+    ]
+    warnings = [
+        {
+            "request": 4,
+            "route": "track",
+            "rule": "property-name",
+            "detail": "properties.'a b': letters, digits and _ only",
+        }
+    ]
     events = [{"type": "page", "anonymousId": "x", "messageId": "m", "timestamp": "2026-01-01T00:00:00.000Z"}]
     ignored = expect(events, "track-api").ignored
     report = diff([], [], STATE, rejected=rejected, warnings=warnings, ignored=ignored)
     assert not report.conforms
-    assert report.summary == {"missing": 0, "unexpected": 0, "changed": 0, "duplicated": 0, "rejected": 1, "ignored": 1, "warnings": 1}
+    assert report.summary == {
+        "missing": 0,
+        "unexpected": 0,
+        "changed": 0,
+        "duplicated": 0,
+        "rejected": 1,
+        "ignored": 1,
+        "warnings": 1,
+    }
     text = report.format()
     assert "  rejected request POST /data/track: HTTP 400: timestamp: required" in text
     assert "property-name x1" in text and "ignored (no Pendo record by design): page 1" in text
@@ -203,12 +290,15 @@ def test_the_text_report_shows_the_first_k_and_counts_the_rest() -> None:
     observed = [visitor(f"u{i}", plan="free", a=0, b=0, c=0, d=0, e=0, f=0) for i in range(30)]
     report = diff(expected, observed, DiffOptions(view="state", limit=4))
     lines = report.format().splitlines()
-    assert lines[0] == "segpendo: Pendo did not get what was expected (state view): 30 changed; 0 of 30 expected records matched"
+    assert (
+        lines[0]
+        == "segpendo: Pendo did not get what was expected (state view): 30 changed; 0 of 30 expected records matched"
+    )
     assert lines[1:5] == [
         "  fields that differ most:",
-        '    visitor metadata.a: 30 records (e.g. expected 1, got 0)',
-        '    visitor metadata.b: 30 records (e.g. expected 2, got 0)',
-        '    visitor metadata.c: 30 records (e.g. expected 3, got 0)',
+        "    visitor metadata.a: 30 records (e.g. expected 1, got 0)",
+        "    visitor metadata.b: 30 records (e.g. expected 2, got 0)",
+        "    visitor metadata.c: 30 records (e.g. expected 3, got 0)",
     ]
     assert lines[7:9] == ["    ... and 2 more fields", '  changed visitor "u0":']
     assert "    ... and 2 more fields" in [line[2:] for line in lines]
@@ -235,7 +325,11 @@ def test_json_report_shape_and_values() -> None:
 
 
 def test_paths_with_odd_keys_and_list_indexes_read_like_code() -> None:
-    report = diff([track("E", "u", items=[{"sku": "a"}], **{"first name": "Ada"})], [track("E", "u", items=[{"sku": "b"}], **{"first name": "Bo"})], STREAM)
+    report = diff(
+        [track("E", "u", items=[{"sku": "a"}], **{"first name": "Ada"})],
+        [track("E", "u", items=[{"sku": "b"}], **{"first name": "Bo"})],
+        STREAM,
+    )
     assert [f.where for d in report for f in d.fields] == ['properties["first name"]', "properties.items[0].sku"]
 
 
@@ -277,11 +371,14 @@ def test_compare_with_an_expectation_uses_the_profile_hints() -> None:
 
 
 def test_observed_equals_expectation_in_an_assert() -> None:
-    expectation = expect([{"type": "track", "userId": "u1", "event": "E", "messageId": "m1", "timestamp": "2026-01-05T09:00:00.000Z"}], "track-api")
+    expectation = expect(
+        [{"type": "track", "userId": "u1", "event": "E", "messageId": "m1", "timestamp": "2026-01-05T09:00:00.000Z"}],
+        "track-api",
+    )
     good = Observed(copy.deepcopy(expectation.stream))
     assert good == expectation
     bad = Observed([{**expectation.stream[0], "event": "e"}])
-    assert not (bad == expectation)
+    assert not (bad == expectation)  # noqa: SIM201 - __eq__ is what is tested
     assert bad.last_report is not None and bad.last_report.summary["changed"] == 1
 
 
@@ -298,11 +395,22 @@ def test_bad_options_are_refused_with_the_reason() -> None:
 def _population(rnd: random.Random, n_tracks: int, n_visitors: int, n_accounts: int) -> list[dict[str, Any]]:
     out = [visitor(f"u{i}", plan=rnd.choice(["free", "pro"]), seats=rnd.randint(1, 9)) for i in range(n_visitors)]
     out += [account(f"a{i}", name=f"Acct {i}") for i in range(n_accounts)]
-    out += [track(rnd.choice("ABC"), f"u{rnd.randrange(n_visitors)}", f"a{rnd.randrange(n_accounts)}", 1_700_000_000_000 + i, n=i) for i in range(n_tracks)]
+    out += [
+        track(
+            rnd.choice("ABC"),
+            f"u{rnd.randrange(n_visitors)}",
+            f"a{rnd.randrange(n_accounts)}",
+            1_700_000_000_000 + i,
+            n=i,
+        )
+        for i in range(n_tracks)
+    ]
     return out
 
 
-def plant(records: list[dict[str, Any]], rnd: random.Random, changed: int, missing: int, unexpected: int) -> tuple[list[dict[str, Any]], set[int], set[int], int]:
+def plant(
+    records: list[dict[str, Any]], rnd: random.Random, changed: int, missing: int, unexpected: int
+) -> tuple[list[dict[str, Any]], set[int], set[int], int]:
     observed = copy.deepcopy(records)
     picks = rnd.sample(range(len(records)), changed + missing)
     changed_at, missing_at = set(picks[:changed]), set(picks[changed:])
@@ -325,9 +433,15 @@ def test_every_planted_difference_is_reported_exactly(seed: int, changed: int, m
     assert report.summary["changed"] == len(changed_at)
     assert report.summary["missing"] == len(missing_at)
     assert report.summary["unexpected"] == n_unexpected
-    assert {json.dumps(d.expected, sort_keys=True) for d in report.of("changed")} == {json.dumps(expected[i], sort_keys=True) for i in changed_at}
-    assert {json.dumps(d.expected, sort_keys=True) for d in report.of("missing")} == {json.dumps(expected[i], sort_keys=True) for i in missing_at}
-    assert all(f.where == "properties.planted" or f.where == "metadata.planted" for d in report.of("changed") for f in d.fields)
+    assert {json.dumps(d.expected, sort_keys=True) for d in report.of("changed")} == {
+        json.dumps(expected[i], sort_keys=True) for i in changed_at
+    }
+    assert {json.dumps(d.expected, sort_keys=True) for d in report.of("missing")} == {
+        json.dumps(expected[i], sort_keys=True) for i in missing_at
+    }
+    assert all(
+        f.where == "properties.planted" or f.where == "metadata.planted" for d in report.of("changed") for f in d.fields
+    )
 
 
 def test_agrees_with_deepdiff_on_which_records_differ() -> None:
@@ -335,9 +449,15 @@ def test_agrees_with_deepdiff_on_which_records_differ() -> None:
     expected = _population(rnd, 150, 40, 10)
     observed, changed_at, missing_at, _ = plant(expected, rnd, 4, 3, 2)
     report = diff(expected, observed, STATE)
-    naive = DeepDiff(expected, observed, ignore_order=True, view="tree", cutoff_intersection_for_pairs=1, cutoff_distance_for_pairs=1)
+    naive = DeepDiff(
+        expected, observed, ignore_order=True, view="tree", cutoff_intersection_for_pairs=1, cutoff_distance_for_pairs=1
+    )
     gone = {json.dumps(level.t1, sort_keys=True) for key in ("iterable_item_removed",) for level in naive.get(key, [])}
-    gone |= {json.dumps(expected[level.path(output_format="list")[0]], sort_keys=True) for key in ("values_changed", "dictionary_item_added", "type_changes") for level in naive.get(key, [])}
+    gone |= {
+        json.dumps(expected[level.path(output_format="list")[0]], sort_keys=True)
+        for key in ("values_changed", "dictionary_item_added", "type_changes")
+        for level in naive.get(key, [])
+    }
     ours = {json.dumps(d.expected, sort_keys=True) for d in report if d.cls in ("changed", "missing")}
     assert ours == gone
 
@@ -347,7 +467,10 @@ def test_timestamps_in_seconds_show_as_a_timestamp_change_of_every_track() -> No
     observed = [{**r, "timestamp": r["timestamp"] // 1000} for r in expected]
     report = diff(expected, observed, STREAM)
     assert report.summary["changed"] == 50 and report.summary["missing"] == report.summary["unexpected"] == 0
-    assert all([f.where for f in d.fields] == ["timestamp"] and d.fields[0].actual * 1000 == d.fields[0].expected for d in report)
+    assert all(
+        [f.where for f in d.fields] == ["timestamp"] and d.fields[0].actual * 1000 == d.fields[0].expected
+        for d in report
+    )
 
 
 def test_a_large_group_of_one_identity_pairs_each_record_with_its_nearest_in_time() -> None:

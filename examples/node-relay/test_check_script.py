@@ -19,7 +19,9 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     if shutil.which("node") is None:
         pytest.fail("Node.js is required for the node-relay example (scripts/test-setup installs it)")
     env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
-    return subprocess.run(["bash", str(HERE / "check.sh"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        ["bash", str(HERE / "check.sh"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_the_node_relay_conforms(tmp_path: Path) -> None:

@@ -28,8 +28,12 @@ class SignupService:
 
     def sign_up(self, user_id: str, email: str, name: str, workspace: Workspace) -> None:
         self.users[user_id] = {"email": email, "workspace": workspace}
-        self.analytics.identify(user_id, {"email": email, "name": name, "plan": workspace.plan, "createdAt": "2026-01-05T09:00:00Z"})
-        self.analytics.group(user_id, workspace.id, {"name": workspace.name, "plan": workspace.plan, "seats": workspace.seats})
+        self.analytics.identify(
+            user_id, {"email": email, "name": name, "plan": workspace.plan, "createdAt": "2026-01-05T09:00:00Z"}
+        )
+        self.analytics.group(
+            user_id, workspace.id, {"name": workspace.name, "plan": workspace.plan, "seats": workspace.seats}
+        )
         self.analytics.track(user_id, "Signed Up", {"plan": workspace.plan}, context={"groupId": workspace.id})
 
     def create_report(self, user_id: str, widgets: int) -> None:

@@ -6,8 +6,8 @@ Segment delivers them to a relay, which posts to the fake Pendo server, checked 
 from __future__ import annotations
 
 import pytest
-
 from signup_app import SignupService, Workspace, make_client
+
 from pytest_segpendo.relay import Relay
 
 
@@ -29,13 +29,33 @@ def run_the_app(service: SignupService) -> None:
 def test_the_apps_calls_become_the_right_pendo_records(segpendo, service):
     run_the_app(service)
     captured = segpendo.segment.events()
-    assert [e["type"] for e in captured] == ["identify", "group", "track", "identify", "group", "track", "page", "track", "group", "track"]
+    assert [e["type"] for e in captured] == [
+        "identify",
+        "group",
+        "track",
+        "identify",
+        "group",
+        "track",
+        "page",
+        "track",
+        "group",
+        "track",
+    ]
     assert segpendo.segment.duplicates == 0 and segpendo.segment.rejected == []
 
     expectation = segpendo.expect(captured)
     state = {(r["kind"], r.get("id") or r["event"]): r for r in expectation.state}
-    assert state[("visitor", "u-ada")]["metadata"] == {"email": "ada@acme.test", "name": "Ada", "plan": "free", "createdAt": "2026-01-05T09:00:00Z"}
-    assert state[("account", "ws-acme")]["metadata"] == {"name": "Acme", "plan": "pro", "seats": 3}  # the upgrade merged in
+    assert state[("visitor", "u-ada")]["metadata"] == {
+        "email": "ada@acme.test",
+        "name": "Ada",
+        "plan": "free",
+        "createdAt": "2026-01-05T09:00:00Z",
+    }
+    assert state[("account", "ws-acme")]["metadata"] == {
+        "name": "Acme",
+        "plan": "pro",
+        "seats": 3,
+    }  # the upgrade merged in
     tracks = [(r["event"], r["visitorId"], r["accountId"]) for r in expectation.stream if r["kind"] == "track"]
     assert tracks == [
         ("Signed Up", "u-ada", "ws-acme"),

@@ -14,12 +14,15 @@ TRACK_SECRET = "pendo-track-secret"
 INTEGRATION_KEY = "pendo-integration-key"
 WEBHOOK_SECRET = "segment-shared-secret"
 
+
 @pytest.fixture
 def relay(segpendo: Any, request: pytest.FixtureRequest) -> Iterator[Relay]:
     """The system under test, pointed at the fake Pendo server. Replace this with your own relay: start it
     with ``segpendo.pendo.url`` as its Pendo base URL and yield the URL Segment posts to."""
     bugs = getattr(request, "param", ())
-    with Relay(segpendo.pendo.url, track_secret=TRACK_SECRET, integration_key=INTEGRATION_KEY, secret=WEBHOOK_SECRET, bugs=bugs) as running:
+    with Relay(
+        segpendo.pendo.url, track_secret=TRACK_SECRET, integration_key=INTEGRATION_KEY, secret=WEBHOOK_SECRET, bugs=bugs
+    ) as running:
         yield running
         running.check()
 

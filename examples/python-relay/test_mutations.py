@@ -23,15 +23,45 @@ from pytest_segpendo.verify import ABSENT, DiffReport
 # without traits...), and three events with ids of digits and leading zeros, which a relay can break by
 # sending them as numbers.
 TRAFFIC = generate(400, seed=1, mix={"saas": 3, "edge": 1, "mobile": 1, "anonymous": 1}) + [
-    {"type": "identify", "userId": "007", "anonymousId": "anon-007", "traits": {"name": "Bond"}, "messageId": "digits-1",
-     "timestamp": "2026-01-05T09:00:00.000Z", "receivedAt": "2026-01-05T09:00:00.250Z"},
-    {"type": "group", "userId": "007", "groupId": "0042", "traits": {"name": "Leading Zeros Ltd"}, "messageId": "digits-2",
-     "timestamp": "2026-01-05T09:00:01.000Z", "receivedAt": "2026-01-05T09:00:01.250Z"},
-    {"type": "track", "userId": "007", "event": "Mission Accepted", "properties": {}, "context": {"groupId": "0042"},
-     "messageId": "digits-3", "timestamp": "2026-01-05T09:00:02.000Z", "receivedAt": "2026-01-05T09:00:02.250Z"},
+    {
+        "type": "identify",
+        "userId": "007",
+        "anonymousId": "anon-007",
+        "traits": {"name": "Bond"},
+        "messageId": "digits-1",
+        "timestamp": "2026-01-05T09:00:00.000Z",
+        "receivedAt": "2026-01-05T09:00:00.250Z",
+    },
+    {
+        "type": "group",
+        "userId": "007",
+        "groupId": "0042",
+        "traits": {"name": "Leading Zeros Ltd"},
+        "messageId": "digits-2",
+        "timestamp": "2026-01-05T09:00:01.000Z",
+        "receivedAt": "2026-01-05T09:00:01.250Z",
+    },
+    {
+        "type": "track",
+        "userId": "007",
+        "event": "Mission Accepted",
+        "properties": {},
+        "context": {"groupId": "0042"},
+        "messageId": "digits-3",
+        "timestamp": "2026-01-05T09:00:02.000Z",
+        "receivedAt": "2026-01-05T09:00:02.250Z",
+    },
 ]
-FORGED = [{"type": "track", "userId": "mallory", "event": "Forged Event", "properties": {}, "messageId": "forged-1",
-           "timestamp": "2026-01-05T09:00:00.000Z"}]
+FORGED = [
+    {
+        "type": "track",
+        "userId": "mallory",
+        "event": "Forged Event",
+        "properties": {},
+        "messageId": "forged-1",
+        "timestamp": "2026-01-05T09:00:00.000Z",
+    }
+]
 
 
 Field = tuple[str, str, Any, Any, str]  # kind, path, expected, actual, the line the report shows
@@ -39,8 +69,11 @@ Field = tuple[str, str, Any, Any, str]  # kind, path, expected, actual, the line
 
 def fields(report: DiffReport, cls: str = "changed") -> list[Field]:
     """Every field difference of class ``cls``, with the report's line for it."""
-    return [(d.kind, f.where, f.expected, f.actual, f"{f.where}: expected {f.expected!r}, got {f.actual!r} in {d.label}")
-            for d in report.of(cls) for f in d.fields]
+    return [
+        (d.kind, f.where, f.expected, f.actual, f"{f.where}: expected {f.expected!r}, got {f.actual!r} in {d.label}")
+        for d in report.of(cls)
+        for f in d.fields
+    ]
 
 
 def field_where(test: Callable[[str, str, Any, Any], bool]) -> Callable[[DiffReport], str | None]:
@@ -65,22 +98,34 @@ def flattened(report: DiffReport) -> str | None:
 
 # bug -> what the report must say, as a check returning the difference that says it (None: the mutant survived)
 NAMED_BY: dict[str, Callable[[DiffReport], str | None]] = {
-    "non-string-traits-dropped": field_where(lambda k, p, e, a: p.startswith("metadata.") and a is ABSENT and not isinstance(e, str)),
+    "non-string-traits-dropped": field_where(
+        lambda k, p, e, a: p.startswith("metadata.") and a is ABSENT and not isinstance(e, str)
+    ),
     "anonymous-id-first": field_where(lambda k, p, e, a: p in ("id", "visitorId")),
     "seconds-timestamps": field_where(lambda k, p, e, a: p == "timestamp" and e // 1000 == a),
     "account-lost": field_where(lambda k, p, e, a: k == "track" and p == "accountId" and a is None),
     "event-name-case": field_where(lambda k, p, e, a: p == "event" and a == e.lower() != e),
-    "numeric-ids-as-numbers": field_where(lambda k, p, e, a: p in ("id", "visitorId", "accountId") and (e, a) in (("007", "7"), ("0042", "42"))),
+    "numeric-ids-as-numbers": field_where(
+        lambda k, p, e, a: p in ("id", "visitorId", "accountId") and (e, a) in (("007", "7"), ("0042", "42"))
+    ),
     "double-send": record_where("duplicated", lambda d: d.kind == "track"),
     "unsigned-accepted": record_where("unexpected", lambda d: d.label.startswith('track "Forged Event"')),
-    "parent-account-dropped": field_where(lambda k, p, e, a: k == "account" and p == "metadata.parentAccount" and a is ABSENT),
+    "parent-account-dropped": field_where(
+        lambda k, p, e, a: k == "account" and p == "metadata.parentAccount" and a is ABSENT
+    ),
     "nested-traits-flattened": flattened,
     "non-ascii-mangled": field_where(lambda k, p, e, a: non_ascii(e) and isinstance(a, str) and "?" in a),
     "batch-truncated": record_where("missing", lambda d: True),
-    "properties-dropped": field_where(lambda k, p, e, a: k == "track" and p.startswith("properties") and a in (ABSENT, {})),
+    "properties-dropped": field_where(
+        lambda k, p, e, a: k == "track" and p.startswith("properties") and a in (ABSENT, {})
+    ),
     "group-traits-to-visitor": record_where("missing", lambda d: d.kind == "account"),
-    "received-at-timestamps": field_where(lambda k, p, e, a: p == "timestamp" and isinstance(a, int) and 0 < a - e < 60_000),
-    "empty-traits-sent": record_where("unexpected", lambda d: d.kind in ("visitor", "account") and d.observed and d.observed["metadata"] == {}),
+    "received-at-timestamps": field_where(
+        lambda k, p, e, a: p == "timestamp" and isinstance(a, int) and 0 < a - e < 60_000
+    ),
+    "empty-traits-sent": record_where(
+        "unexpected", lambda d: d.kind in ("visitor", "account") and d.observed and d.observed["metadata"] == {}
+    ),
 }
 
 
@@ -97,9 +142,14 @@ def test_the_correct_relay_passes_the_same_checks(segpendo, relay) -> None:
 @pytest.mark.parametrize("relay", [(bug,) for bug in BUGS], ids=list(BUGS), indirect=True)
 def test_each_mutant_is_caught_by_the_field_it_breaks(segpendo, relay, record_property) -> None:
     [bug] = relay.bugs
-    deliver(FORGED, relay.url, "webhook", secret="not-the-secret", max_attempts=1)  # forwarded only by a relay that does not check
+    deliver(
+        FORGED, relay.url, "webhook", secret="not-the-secret", max_attempts=1
+    )  # forwarded only by a relay that does not check
     report = segpendo.verify(sut=relay.url, events=TRAFFIC, via="webhook-actions", batch_size=5, secret=relay.secret)
     evidence = NAMED_BY[bug](report)
     killed = not report.conforms and evidence is not None
-    record_property("mutant", json.dumps({"bug": bug, "killed": killed, "evidence": (evidence or "no difference names the field")[:110]}))
+    record_property(
+        "mutant",
+        json.dumps({"bug": bug, "killed": killed, "evidence": (evidence or "no difference names the field")[:110]}),
+    )
     assert killed, f"mutant {bug} survived: no difference names the field it breaks\n{report.format(limit=5)}"

@@ -82,7 +82,10 @@ def missing() -> str | None:
     if chromium_path() is None:
         return "Chromium is needed (apt-get install chromium; ./scripts/test-setup installs it)"
     if not AGENT_JS.is_file():
-        return f"the Pendo agent is needed at {AGENT_JS}: run ./scripts/test-setup (npm ci in tests/node) or set SEGPENDO_PENDO_AGENT"
+        return (
+            f"the Pendo agent is needed at {AGENT_JS}: run ./scripts/test-setup (npm ci in tests/node) or set "
+            "SEGPENDO_PENDO_AGENT"
+        )
     return None
 
 
@@ -165,7 +168,8 @@ def schedule(found: Sequence[Visit]) -> list[list[int]]:
             before.append(j)
             if w.positions[-1] > v.positions[0]:
                 raise BrowserError(
-                    f"events {v.positions[0] + 1} to {v.positions[-1] + 1} (browser {v.browser}) interleave with events "
+                    f"events {v.positions[0] + 1} to {v.positions[-1] + 1} (browser {v.browser}) interleave with "
+                    "events "
                     f"{w.positions[0] + 1} to {w.positions[-1] + 1} (browser {w.browser}) of the same user or group: "
                     "one Chromium run per visit cannot replay that order"
                 )
@@ -179,16 +183,24 @@ def schedule(found: Sequence[Visit]) -> list[list[int]]:
 class PageServer:
     """Serves page.html, destination.js and the agent; hands each Chromium run its visit and takes its report."""
 
-    def __init__(self, page: Path = HERE / "page.html", destination: Path = HERE / "destination.js", agent: Path = AGENT_JS):
-        self.files = {"page": (page, "text/html; charset=utf-8"), "destination": (destination, "text/javascript"), "agent": (agent, "text/javascript")}
-        self.urls = Map([
-            Rule("/", endpoint="page"),
-            Rule("/page.html", endpoint="page"),
-            Rule("/destination.js", endpoint="destination"),
-            Rule("/agent/pendo.module.js", endpoint="agent"),
-            Rule("/visit/<token>", endpoint="visit", methods=["GET"]),
-            Rule("/done/<token>", endpoint="done", methods=["POST"]),
-        ])
+    def __init__(
+        self, page: Path = HERE / "page.html", destination: Path = HERE / "destination.js", agent: Path = AGENT_JS
+    ):
+        self.files = {
+            "page": (page, "text/html; charset=utf-8"),
+            "destination": (destination, "text/javascript"),
+            "agent": (agent, "text/javascript"),
+        }
+        self.urls = Map(
+            [
+                Rule("/", endpoint="page"),
+                Rule("/page.html", endpoint="page"),
+                Rule("/destination.js", endpoint="destination"),
+                Rule("/agent/pendo.module.js", endpoint="agent"),
+                Rule("/visit/<token>", endpoint="visit", methods=["GET"]),
+                Rule("/done/<token>", endpoint="done", methods=["POST"]),
+            ]
+        )
         self.lock = threading.Lock()
         self.visits: dict[str, dict[str, Any]] = {}
         self.reports: dict[str, dict[str, Any]] = {}
@@ -291,14 +303,18 @@ class Runner:
         found = visits(events, self.settings.get("pageLoads", "visit"))
         waits = schedule(found)
         with PageServer() as pages, tempfile.TemporaryDirectory(prefix="segpendo-web-actions-") as root:
-            profiles = {key: Path(root) / f"browser-{i}" for i, key in enumerate(dict.fromkeys(v.browser for v in found))}
+            profiles = {
+                key: Path(root) / f"browser-{i}" for i, key in enumerate(dict.fromkeys(v.browser for v in found))
+            }
             for path in profiles.values():
                 path.mkdir()
             # Tasks start in submission order and only wait for earlier ones: no deadlock whatever `workers` is.
             with ThreadPoolExecutor(max_workers=self.workers) as pool:
                 futures: list[Future[VisitResult]] = []
                 for visit, before in zip(found, waits):
-                    futures.append(pool.submit(self._after, [futures[j] for j in before], pages, visit, profiles[visit.browser]))
+                    futures.append(
+                        pool.submit(self._after, [futures[j] for j in before], pages, visit, profiles[visit.browser])
+                    )
                 try:
                     results = [f.result() for f in futures]
                 except BaseException:
@@ -351,19 +367,24 @@ class Runner:
         ]
         start = time.monotonic()
         # its own process group, so that a Chromium that hangs goes with all its children
-        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        process = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
         try:
             _out, err = process.communicate(timeout=self.visit_timeout)
         except subprocess.TimeoutExpired as exc:
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
             pages.wait(token, 0)
-            raise BrowserError(f"browser {key}, visit {index + 1}: Chromium did not finish in {self.visit_timeout:g} s") from exc
+            raise BrowserError(
+                f"browser {key}, visit {index + 1}: Chromium did not finish in {self.visit_timeout:g} s"
+            ) from exc
         report = pages.wait(token, 5)
         seconds = time.monotonic() - start
         if report is None:
             raise BrowserError(
-                f"browser {key}, visit {index + 1}: the page never reported back; Chromium exit {process.returncode}:\n{err[-3000:]}"
+                f"browser {key}, visit {index + 1}: the page never reported back; Chromium exit "
+                f"{process.returncode}:\n{err[-3000:]}"
             )
         if report.get("error"):
             raise BrowserError(f"browser {key}, visit {index + 1}: the page failed: {report['error']}")

@@ -57,4 +57,6 @@ def test_a_wrong_destination_fails_naming_the_field(segpendo, chromium):
     assert failing and {(d.cls, d.kind) for d in failing} == {("changed", "visitor")}, report.format()
     assert all(f.path[0] == "metadata" for d in failing for f in d.fields), report.format()
     # the failure message names the record and the field
-    assert re.search(r'\n  changed visitor "[^"]+":\n      metadata(\.\w+)?: expected ', report.format()), report.format()
+    assert re.search(r'\n  changed visitor "[^"]+":\n      metadata(\.\w+)?: expected ', report.format()), (
+        report.format()
+    )

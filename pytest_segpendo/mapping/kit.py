@@ -74,7 +74,8 @@ class MappingError(ValueError):
 
 
 class MappingValidationError(MappingError):
-    """Found before any event is mapped, e.g. ``/visitorId/@path should be a string or a mapping directive but it is a number.``"""
+    """Found before any event is mapped, e.g.
+    ``/visitorId/@path should be a string or a mapping directive but it is a number.``"""
 
 
 class MappingRuntimeError(MappingError):
@@ -90,31 +91,124 @@ class UnsupportedDirective(MappingValidationError):
 # Names of the built-in methods each prototype has (Node.js 20), with the function's own name.
 _PROTO_METHODS: dict[str, dict[str, str]] = {
     "object": {
-        "constructor": "Object", "__defineGetter__": "__defineGetter__", "__defineSetter__": "__defineSetter__",
-        "hasOwnProperty": "hasOwnProperty", "__lookupGetter__": "__lookupGetter__", "__lookupSetter__": "__lookupSetter__",
-        "isPrototypeOf": "isPrototypeOf", "propertyIsEnumerable": "propertyIsEnumerable", "toString": "toString",
-        "valueOf": "valueOf", "toLocaleString": "toLocaleString",
+        "constructor": "Object",
+        "__defineGetter__": "__defineGetter__",
+        "__defineSetter__": "__defineSetter__",
+        "hasOwnProperty": "hasOwnProperty",
+        "__lookupGetter__": "__lookupGetter__",
+        "__lookupSetter__": "__lookupSetter__",
+        "isPrototypeOf": "isPrototypeOf",
+        "propertyIsEnumerable": "propertyIsEnumerable",
+        "toString": "toString",
+        "valueOf": "valueOf",
+        "toLocaleString": "toLocaleString",
     },
     "array": {
         name: name
-        for name in (
-            "at concat copyWithin fill find findIndex findLast findLastIndex lastIndexOf pop push reverse shift "
-            "unshift slice sort splice includes indexOf join keys entries values forEach filter flat flatMap map "
-            "every some reduce reduceRight toLocaleString toString toReversed toSorted toSpliced with"
-        ).split()
-    } | {"constructor": "Array"},
+        for name in [
+            "at",
+            "concat",
+            "copyWithin",
+            "fill",
+            "find",
+            "findIndex",
+            "findLast",
+            "findLastIndex",
+            "lastIndexOf",
+            "pop",
+            "push",
+            "reverse",
+            "shift",
+            "unshift",
+            "slice",
+            "sort",
+            "splice",
+            "includes",
+            "indexOf",
+            "join",
+            "keys",
+            "entries",
+            "values",
+            "forEach",
+            "filter",
+            "flat",
+            "flatMap",
+            "map",
+            "every",
+            "some",
+            "reduce",
+            "reduceRight",
+            "toLocaleString",
+            "toString",
+            "toReversed",
+            "toSorted",
+            "toSpliced",
+            "with",
+        ]
+    }
+    | {"constructor": "Array"},
     "string": {
         name: name
-        for name in (
-            "anchor at big blink bold charAt charCodeAt codePointAt concat endsWith fontcolor fontsize fixed includes "
-            "indexOf isWellFormed italics lastIndexOf link localeCompare match matchAll normalize padEnd padStart "
-            "repeat replace replaceAll search slice small split strike sub substr substring sup startsWith toString "
-            "toWellFormed trim trimStart trimEnd toLocaleLowerCase toLocaleUpperCase toLowerCase toUpperCase valueOf"
-        ).split()
-    } | {"constructor": "String", "trimLeft": "trimStart", "trimRight": "trimEnd"},
+        for name in [
+            "anchor",
+            "at",
+            "big",
+            "blink",
+            "bold",
+            "charAt",
+            "charCodeAt",
+            "codePointAt",
+            "concat",
+            "endsWith",
+            "fontcolor",
+            "fontsize",
+            "fixed",
+            "includes",
+            "indexOf",
+            "isWellFormed",
+            "italics",
+            "lastIndexOf",
+            "link",
+            "localeCompare",
+            "match",
+            "matchAll",
+            "normalize",
+            "padEnd",
+            "padStart",
+            "repeat",
+            "replace",
+            "replaceAll",
+            "search",
+            "slice",
+            "small",
+            "split",
+            "strike",
+            "sub",
+            "substr",
+            "substring",
+            "sup",
+            "startsWith",
+            "toString",
+            "toWellFormed",
+            "trim",
+            "trimStart",
+            "trimEnd",
+            "toLocaleLowerCase",
+            "toLocaleUpperCase",
+            "toLowerCase",
+            "toUpperCase",
+            "valueOf",
+        ]
+    }
+    | {"constructor": "String", "trimLeft": "trimStart", "trimRight": "trimEnd"},
     "number": {
-        "constructor": "Number", "toExponential": "toExponential", "toFixed": "toFixed",
-        "toPrecision": "toPrecision", "toString": "toString", "valueOf": "valueOf", "toLocaleString": "toLocaleString",
+        "constructor": "Number",
+        "toExponential": "toExponential",
+        "toFixed": "toFixed",
+        "toPrecision": "toPrecision",
+        "toString": "toString",
+        "valueOf": "valueOf",
+        "toLocaleString": "toLocaleString",
     },
     "boolean": {"constructor": "Boolean", "toString": "toString", "valueOf": "valueOf"},
     "function": {"constructor": "Function", "apply": "apply", "bind": "bind", "call": "call", "toString": "toString"},
@@ -196,7 +290,10 @@ def get_path(obj: Any, path: str) -> Any:
 
 _TRIPLE = re.compile(r"\{\{\{([^}]+)\}\}\}")
 _DOUBLE = re.compile(r"\{\{([^}]+)\}\}")
-_JS_WHITESPACE = "\t\n\x0b\x0c\r \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_JS_WHITESPACE = (
+    "\t\n\x0b\x0c\r "
+    "\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
 
 
 def _placeholder(data: Any, key: str) -> str:
@@ -333,7 +430,11 @@ def _assign(target: dict[str, Any], source: Any) -> None:
 
 def _flatten(value: Any, prefix: str, separator: str, omit_arrays: bool) -> dict[str, Any]:
     if isinstance(value, dict) or (not omit_arrays and isinstance(value, list)):
-        items = ((k, value[k]) for k in js_keys(value)) if isinstance(value, dict) else ((str(i), v) for i, v in enumerate(value))
+        items = (
+            ((k, value[k]) for k in js_keys(value))
+            if isinstance(value, dict)
+            else ((str(i), v) for i, v in enumerate(value))
+        )
         acc: dict[str, Any] = {}
         for key, item in items:
             sub = _flatten(item, f"{prefix}{separator}{key}" if prefix else key, separator, omit_arrays)
@@ -362,7 +463,9 @@ def json_view(value: Any) -> Any:
         return [None if (v is UNDEFINED or type(v) is JsFunction) else json_view(v) for v in value]
     if t is dict:
         return {
-            k: json_view(v) for k, v in value.items() if v is not UNDEFINED and type(v) is not JsFunction and k != "__proto__"
+            k: json_view(v)
+            for k, v in value.items()
+            if v is not UNDEFINED and type(v) is not JsFunction and k != "__proto__"
         }
     return UNDEFINED if t is JsFunction else value
 
@@ -550,9 +653,7 @@ def _b_replace(opts: Any) -> Node:
     if not js_truthy(opts.get("value", UNDEFINED)):
         return _const(UNDEFINED)
     value = _compile(opts["value"])
-    types_ok = (
-        type(pattern) is str and type(replacement) is str and type(ignorecase) is bool and type(global_) is bool
-    )
+    types_ok = type(pattern) is str and type(replacement) is str and type(ignorecase) is bool and type(global_) is bool
     second = js_truthy(pattern2) and type(pattern2) is str and type(replacement2) is str
 
     def replace(p: Any) -> Any:
@@ -652,7 +753,11 @@ def _b_merge(opts: Any) -> Node:
     direction = _compile(opts["direction"])
     objects = opts.get("objects", UNDEFINED)
     if not js_truthy(objects) or type(objects) is not list:
-        message = '@merge requires a "objects" key' if not js_truthy(objects) else f"@merge: expected opts.array, got {_js_typeof(objects)}"
+        message = (
+            '@merge requires a "objects" key'
+            if not js_truthy(objects)
+            else f"@merge: expected opts.array, got {_js_typeof(objects)}"
+        )
 
         def bad_objects(p: Any) -> Any:
             direction(p)  # resolved before the engine looks at `objects`
@@ -916,7 +1021,13 @@ def _c_merge(v: Any, stack: list[str]) -> None:
 
 
 _CHECKS: dict[str, Check] = {
-    "@if": _fields({"exists": (False, _v_directive_or_raw), "then": (False, _v_directive_or_raw), "else": (False, _v_directive_or_raw)}),
+    "@if": _fields(
+        {
+            "exists": (False, _v_directive_or_raw),
+            "then": (False, _v_directive_or_raw),
+            "else": (False, _v_directive_or_raw),
+        }
+    ),
     "@case": _fields({"operator": (False, _v_string), "value": (False, _v_directive_or_string)}),
     "@replace": _fields(
         {

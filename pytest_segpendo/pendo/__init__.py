@@ -46,7 +46,16 @@ class FakePendo(FakeServer):
         max_age_days: float | None = 7,
         log_requests: bool = False,
     ):
-        config = PendoConfig(api_key, integration_key, track_secret, max_body, max_decompressed, journal_limit, dict(classic_settings or {}), max_age_days)
+        config = PendoConfig(
+            api_key,
+            integration_key,
+            track_secret,
+            max_body,
+            max_decompressed,
+            journal_limit,
+            dict(classic_settings or {}),
+            max_age_days,
+        )
         self.app = PendoApp(config)
         self.server = ServerThread(self.app, host, port, log_requests=log_requests)
 

@@ -33,7 +33,18 @@ from .store import PendoStore
 # A 1x1 transparent GIF: what the agent's <img> beacons must get back (an exact Content-Length matters).
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 BEACONS = ("ptm.gif", "guide.gif", "poll.gif", "agentic.gif", "log.gif")
-ROUTES = (*BEACONS, "guide.json", "errorlog", "track", "metadata", "metadata.value", "schema", "visitor", "account", "segmentio")
+ROUTES = (
+    *BEACONS,
+    "guide.json",
+    "errorlog",
+    "track",
+    "metadata",
+    "metadata.value",
+    "schema",
+    "visitor",
+    "account",
+    "segmentio",
+)
 KINDS = ("visitor", "account")
 GROUPS = ("agent", "custom")
 KEY_HEADER = "x-pendo-integration-key"
@@ -149,7 +160,7 @@ class PendoApp(FakeApp):
             try:
                 payload = loads(body)
             except (ValueError, UnicodeDecodeError):
-                raise BadRequest(400, "body: must be JSON {\"events\": \"<jzb>\"}") from None
+                raise BadRequest(400, 'body: must be JSON {"events": "<jzb>"}') from None
             if not isinstance(payload, dict) or not isinstance(payload.get("events"), str):
                 raise BadRequest(400, "body.events: required (the jzb-encoded batch)")
             events = decode_jzb(payload["events"], self.config.max_decompressed, "body.events")
@@ -183,7 +194,11 @@ class PendoApp(FakeApp):
         context = decode_jzb(jzb, self.config.max_decompressed, "jzb") if jzb else {}
         url = context.get("url", "") if isinstance(context, dict) else ""
         self.store.accept(entry, [])
-        answer: dict[str, Any] = {"guides": [], "normalizedUrl": url if isinstance(url, str) else "", "lastGuideStepSeen": {}}
+        answer: dict[str, Any] = {
+            "guides": [],
+            "normalizedUrl": url if isinstance(url, str) else "",
+            "lastGuideStepSeen": {},
+        }
         if request.args.get("id") is not None:
             answer["id"] = request.args["id"]
         return json_response(answer)
@@ -197,10 +212,14 @@ class PendoApp(FakeApp):
 
     # -- server-side APIs ------------------------------------------------------------------------------------
     def _track(self, request: Request, args: Mapping[str, Any], entry: dict[str, Any]) -> Response:
-        self._check_key(request.headers.get(KEY_HEADER), self.config.track_secret, f"{KEY_HEADER} (the Track Event shared secret)")
+        self._check_key(
+            request.headers.get(KEY_HEADER), self.config.track_secret, f"{KEY_HEADER} (the Track Event shared secret)"
+        )
         body = read_json(request, self.config.max_body, self.config.max_decompressed)
         age = self.config.max_age_days
-        record, warnings = track_body_record(body, int(time.time() * 1000), None if age is None else int(age * 86_400_000))
+        record, warnings = track_body_record(
+            body, int(time.time() * 1000), None if age is None else int(age * 86_400_000)
+        )
         if not self.store.knows_event_name(record["event"]) and self.store.event_name_count() >= 5000:
             warnings.append(("event-names", f"event {record['event']!r}: over Pendo's 5,000 track event names per app"))
         self.store.accept(entry, [record], None, warnings)
@@ -215,7 +234,9 @@ class PendoApp(FakeApp):
         return kind, group
 
     def _metadata(self, request: Request, args: Mapping[str, Any], entry: dict[str, Any]) -> Response:
-        self._check_key(request.headers.get(KEY_HEADER), self.config.integration_key, f"{KEY_HEADER} (an integration key)")
+        self._check_key(
+            request.headers.get(KEY_HEADER), self.config.integration_key, f"{KEY_HEADER} (an integration key)"
+        )
         kind, group = self._metadata_kind_group(args)
         body = read_json(request, self.config.max_body, self.config.max_decompressed)
         items = metadata_items(body, kind)
@@ -225,25 +246,35 @@ class PendoApp(FakeApp):
             warnings.extend(field_warnings(values, f"body[{i}].values"))
             if not create and not self.store.exists(kind, ident):
                 missing.append(ident)
-                warnings.append(("missing", f"{kind} {ident!r} does not exist: the write was dropped (add ?create=true)"))
+                warnings.append(
+                    ("missing", f"{kind} {ident!r} does not exist: the write was dropped (add ?create=true)")
+                )
                 continue
             records.append(_entity_record(kind, ident, values))
         self.store.accept(entry, records, group, warnings)
         return json_response({"total": len(items), "updated": len(records), "failed": len(missing), "missing": missing})
 
     def _metadata_value(self, request: Request, args: Mapping[str, Any], entry: dict[str, Any]) -> Response:
-        self._check_key(request.headers.get(KEY_HEADER), self.config.integration_key, f"{KEY_HEADER} (an integration key)")
+        self._check_key(
+            request.headers.get(KEY_HEADER), self.config.integration_key, f"{KEY_HEADER} (an integration key)"
+        )
         kind, group = self._metadata_kind_group(args)
         segments = _raw_segments(request.environ, f"/api/v1/metadata/{kind}/{group}/value/")
         if len(segments) != 2:
-            raise BadRequest(404, f"use PUT /api/v1/metadata/{kind}/{group}/value/<id>/<field> (URL-encode / inside an id)")
+            raise BadRequest(
+                404, f"use PUT /api/v1/metadata/{kind}/{group}/value/<id>/<field> (URL-encode / inside an id)"
+            )
         ident, name = segments
         value = read_json(request, self.config.max_body, self.config.max_decompressed)
-        self.store.accept(entry, [_entity_record(kind, ident, {name: value})], group, field_warnings({name: value}, "field"))
+        self.store.accept(
+            entry, [_entity_record(kind, ident, {name: value})], group, field_warnings({name: value}, "field")
+        )
         return Response(status=200)
 
     def _schema(self, request: Request, args: Mapping[str, Any], entry: dict[str, Any]) -> Response:
-        self._check_key(request.headers.get(KEY_HEADER), self.config.integration_key, f"{KEY_HEADER} (an integration key)")
+        self._check_key(
+            request.headers.get(KEY_HEADER), self.config.integration_key, f"{KEY_HEADER} (an integration key)"
+        )
         kind = args["kind"]
         if kind not in (*KINDS, "parentAccount"):
             raise BadRequest(404, f"metadata kind {kind!r}: use visitor, account or parentAccount")
@@ -251,7 +282,9 @@ class PendoApp(FakeApp):
         return json_response(self.store.schema(kind))
 
     def _read_entity(self, request: Request, args: Mapping[str, Any], entry: dict[str, Any]) -> Response:
-        self._check_key(request.headers.get(KEY_HEADER), self.config.integration_key, f"{KEY_HEADER} (an integration key)")
+        self._check_key(
+            request.headers.get(KEY_HEADER), self.config.integration_key, f"{KEY_HEADER} (an integration key)"
+        )
         kind = entry["route"]
         segments = _raw_segments(request.environ, f"/api/v1/{kind}/")
         ident = segments[0] if len(segments) == 1 else "/".join(segments)
@@ -262,14 +295,18 @@ class PendoApp(FakeApp):
         return json_response({f"{kind}Id": ident, "metadata": groups})
 
     def _segmentio(self, request: Request, args: Mapping[str, Any], entry: dict[str, Any]) -> Response:
-        self._check_key(args.get("key"), self.config.api_key, "segmentio: API key in the path (/data/segmentio/<apiKey>)")
+        self._check_key(
+            args.get("key"), self.config.api_key, "segmentio: API key in the path (/data/segmentio/<apiKey>)"
+        )
         body = read_json(request, self.config.max_body, self.config.max_decompressed)
         events = body if isinstance(body, list) else [body]
         for i, event in enumerate(events):
             errors = validate_event(event)
             if errors:
                 where = f"body[{i}]: " if isinstance(body, list) else ""
-                raise BadRequest(400, f"{where}{errors[0]}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
+                raise BadRequest(
+                    400, f"{where}{errors[0]}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+                )
         records: list[dict[str, Any]] = []
         ignored = []
         for event in events:
@@ -279,13 +316,16 @@ class PendoApp(FakeApp):
         self.store.accept(entry, records, "segmentio", ignored=ignored)
         return json_response({})
 
+
 def _cors(request: Request, response: Response) -> Response:
     origin = request.headers.get("Origin")
     response.headers["Access-Control-Allow-Origin"] = origin or "*"
     if origin:
         response.headers["Vary"] = "Origin"
     response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, OPTIONS"
-    response.headers["Access-Control-Allow-Headers"] = request.headers.get("Access-Control-Request-Headers") or "content-type"
+    response.headers["Access-Control-Allow-Headers"] = (
+        request.headers.get("Access-Control-Request-Headers") or "content-type"
+    )
     response.headers["Access-Control-Max-Age"] = "86400"
     return response
 
@@ -293,7 +333,12 @@ def _cors(request: Request, response: Response) -> Response:
 def _entity_record(kind: str, ident: str, values: dict[str, Any]) -> dict[str, Any]:
     if kind == "visitor":
         return {"kind": "visitor", "id": ident, "metadata": values}
-    return {"kind": "account", "id": ident, "metadata": values, "parentAccountId": ident.split("::")[0] if "::" in ident else None}
+    return {
+        "kind": "account",
+        "id": ident,
+        "metadata": values,
+        "parentAccountId": ident.split("::")[0] if "::" in ident else None,
+    }
 
 
 def _gif(request: Request) -> Response:

@@ -14,8 +14,8 @@ from typing import Any
 
 from ..httpkit import BadRequest, inflate
 from ..jsonl import dumps_bytes, loads
-from ..profiles.agent import DELIMITER, is_valid_id
 from ..mapping.js import js_string
+from ..profiles.agent import DELIMITER, is_valid_id
 from ..records import Record
 
 _B64URL = re.compile(rb"[A-Za-z0-9_-]*={0,2}")
@@ -107,7 +107,13 @@ def agent_records(events: Any, where: str = "events") -> list[Record]:
                         }
                     )
             if isinstance(parent, dict) and _id(parent.get("id")) is not None:
-                out.append({"kind": "parentAccount", "id": _id(parent["id"]), "metadata": {k: v for k, v in parent.items() if k != "id"}})
+                out.append(
+                    {
+                        "kind": "parentAccount",
+                        "id": _id(parent["id"]),
+                        "metadata": {k: v for k, v in parent.items() if k != "id"},
+                    }
+                )
         elif kind == "identify":
             given = event.get("props")
             props = given if isinstance(given, dict) else {}
@@ -161,17 +167,26 @@ def dedupe_key(event: Any) -> tuple[Any, ...] | None:
 _TRACK_FIELDS = ("type", "event", "visitorId", "accountId", "timestamp", "properties", "context")
 
 
-def track_body_record(body: Any, now_ms: int, max_age_ms: int | None = SEVEN_DAYS_MS) -> tuple[Record, list[tuple[str, str]]]:
+def track_body_record(
+    body: Any, now_ms: int, max_age_ms: int | None = SEVEN_DAYS_MS
+) -> tuple[Record, list[tuple[str, str]]]:
     """A Track Events API body -> (track record, warnings as (rule, detail)); BadRequest names a bad field."""
     if isinstance(body, list):
         raise BadRequest(400, "body: must be one JSON object (the Track Events API takes one event per request)")
     if not isinstance(body, dict):
         raise BadRequest(400, "body: must be a JSON object")
     if body.get("type") != "track":
-        raise BadRequest(400, f"type: must be \"track\" (got {body.get('type')!r})" if "type" in body else "type: required (\"track\")")
+        raise BadRequest(
+            400, f'type: must be "track" (got {body.get("type")!r})' if "type" in body else 'type: required ("track")'
+        )
     event = body.get("event")
     if not isinstance(event, str) or event == "":
-        raise BadRequest(400, "event: required (a non-empty string)" if event in (None, "") else f"event: must be a string (got {type(event).__name__})")
+        raise BadRequest(
+            400,
+            "event: required (a non-empty string)"
+            if event in (None, "")
+            else f"event: must be a string (got {type(event).__name__})",
+        )
     visitor = body.get("visitorId")
     if visitor is None or visitor == "":
         raise BadRequest(400, "visitorId: required")
@@ -183,7 +198,11 @@ def track_body_record(body: Any, now_ms: int, max_age_ms: int | None = SEVEN_DAY
     stamp = body.get("timestamp")
     if stamp is None:
         raise BadRequest(400, "timestamp: required (integer milliseconds since the epoch)")
-    if isinstance(stamp, bool) or not isinstance(stamp, (int, float)) or (isinstance(stamp, float) and not stamp.is_integer()):
+    if (
+        isinstance(stamp, bool)
+        or not isinstance(stamp, (int, float))
+        or (isinstance(stamp, float) and not stamp.is_integer())
+    ):
         raise BadRequest(400, f"timestamp: must be an integer, milliseconds since the epoch (got {stamp!r:.40})")
     properties = body.get("properties", {})
     if properties is None:
@@ -207,7 +226,9 @@ def track_body_record(body: Any, now_ms: int, max_age_ms: int | None = SEVEN_DAY
     if max_age_ms is not None and stamp < now_ms - max_age_ms:
         hint = " (it looks like seconds, not milliseconds)" if 0 < stamp < 10**11 else ""
         days = f"{max_age_ms / 86_400_000:g} days"
-        warnings.append(("timestamp-old", f"timestamp {stamp} is more than {days} old: Pendo does not process it{hint}"))
+        warnings.append(
+            ("timestamp-old", f"timestamp {stamp} is more than {days} old: Pendo does not process it{hint}")
+        )
     record = {
         "kind": "track",
         "event": event,
@@ -232,7 +253,12 @@ def property_warnings(properties: dict[str, Any]) -> list[tuple[str, str]]:
             out.append(("property-name", f"properties.{name}: must not both begin and end with __"))
     size = len(dumps_bytes(properties))
     if size > 512:
-        out.append(("properties-too-large", f"properties are {size} bytes of JSON, over 512: Pendo shows \"event properties JSON too large\""))
+        out.append(
+            (
+                "properties-too-large",
+                f'properties are {size} bytes of JSON, over 512: Pendo shows "event properties JSON too large"',
+            )
+        )
     return out
 
 

@@ -134,7 +134,6 @@ class PendoStore(RequestJournal):
         return records
 
 
-
 def _field_schema(name: str, value: Any) -> dict[str, Any]:
     if isinstance(value, bool):
         kind = "boolean"

@@ -96,10 +96,16 @@ class Agent:
                 owner = self.account_id.split(DELIMITER)[0] if DELIMITER in self.account_id else None
                 out.append({"kind": "account", "id": self.account_id, "metadata": {}, "parentAccountId": owner})
         metadata = {
-            k: v for k, v in visitor.items() if k != "id" and k not in AGENT_FIELDS and v is not UNDEFINED and type(v) is not JsFunction
+            k: v
+            for k, v in visitor.items()
+            if k != "id" and k not in AGENT_FIELDS and v is not UNDEFINED and type(v) is not JsFunction
         }
-        account_meta = {k: v for k, v in account.items() if k != "id" and v is not UNDEFINED and type(v) is not JsFunction}
-        parent_meta = {k: v for k, v in parent.items() if k != "id" and v is not UNDEFINED and type(v) is not JsFunction}
+        account_meta = {
+            k: v for k, v in account.items() if k != "id" and v is not UNDEFINED and type(v) is not JsFunction
+        }
+        parent_meta = {
+            k: v for k, v in parent.items() if k != "id" and v is not UNDEFINED and type(v) is not JsFunction
+        }
         parent_id = js_string(pid) if is_valid_id(pid) else None
         sent = (visitor_id, metadata, self.account_id, account_meta, parent_id, parent_meta)
         if sent == self.last_meta:

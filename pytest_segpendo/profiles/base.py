@@ -201,25 +201,28 @@ class UserMapping:
     @classmethod
     def from_json(cls, data: Any, source: str = "<mapping>") -> UserMapping:
         if not isinstance(data, dict):
-            raise ProfileError(f"{source}: a mapping file is a JSON object with an \"actions\" object")
+            raise ProfileError(f'{source}: a mapping file is a JSON object with an "actions" object')
         unknown = set(data) - {"profile", "settings", "actions", "description"}
         if unknown:
             raise ProfileError(f"{source}: unknown key {sorted(unknown)[0]!r} (use profile, settings, actions)")
         actions = data.get("actions", {})
         if not isinstance(actions, dict) or not all(isinstance(v, dict) for v in actions.values()):
-            raise ProfileError(f"{source}: \"actions\" must map action names to objects")
+            raise ProfileError(f'{source}: "actions" must map action names to objects')
         for name, spec in actions.items():
             bad = set(spec) - {"kind", "subscribe", "mapping", "enabled"}
             if bad:
-                raise ProfileError(f"{source}: action {name!r} has unknown key {sorted(bad)[0]!r} (use kind, subscribe, mapping, enabled)")
+                raise ProfileError(
+                    f"{source}: action {name!r} has unknown key {sorted(bad)[0]!r} (use kind, subscribe, mapping, "
+                    "enabled)"
+                )
             if "mapping" in spec and not isinstance(spec["mapping"], dict):
-                raise ProfileError(f"{source}: action {name!r}: \"mapping\" must be an object of field mappings")
+                raise ProfileError(f'{source}: action {name!r}: "mapping" must be an object of field mappings')
         settings = data.get("settings", {})
         if not isinstance(settings, dict):
-            raise ProfileError(f"{source}: \"settings\" must be an object")
+            raise ProfileError(f'{source}: "settings" must be an object')
         profile = data.get("profile")
         if profile is not None and not isinstance(profile, str):
-            raise ProfileError(f"{source}: \"profile\" must be a profile name")
+            raise ProfileError(f'{source}: "profile" must be a profile name')
         return cls(profile, settings, actions, source)
 
 
@@ -277,16 +280,19 @@ class Profile:
             base = specs.get(kind) or kinds.get(kind)
             if base is None:
                 choices = ", ".join(sorted(set(specs)))
-                raise ProfileError(f"{where}: new action {name!r} needs \"kind\": one of {choices}")
+                raise ProfileError(f'{where}: new action {name!r} needs "kind": one of {choices}')
             if "subscribe" not in override:
-                raise ProfileError(f"{where}: new action {name!r} needs a \"subscribe\" condition")
+                raise ProfileError(f'{where}: new action {name!r} needs a "subscribe" condition')
             actions.append(self._build(base, override, where, name=name))
         return actions
 
     def _build(self, spec: ActionSpec, override: dict[str, Any], where: str, name: str | None = None) -> Action:
         name = name or spec.name
         if override and not spec.configurable and set(override) - {"enabled"}:
-            raise ProfileError(f"{where}: action {name!r} of profile {self.name} is fixed code in the destination; only \"enabled\" can be set")
+            raise ProfileError(
+                f'{where}: action {name!r} of profile {self.name} is fixed code in the destination; only "enabled" '
+                "can be set"
+            )
         mapping = spec.default_mapping()
         mapping.update(override.get("mapping", {}))
         try:
@@ -299,7 +305,7 @@ class Profile:
             raise ProfileError(f"{where}: action {name!r}: invalid mapping: {exc.messages[0]}") from None
         enabled = override.get("enabled", True)
         if not isinstance(enabled, bool):
-            raise ProfileError(f"{where}: action {name!r}: \"enabled\" must be true or false")
+            raise ProfileError(f'{where}: action {name!r}: "enabled" must be true or false')
         impure = frozenset(k for k, v in mapping.items() if not _is_plain_field(v))
         return Action(name, spec.kind, subscription, mapping, compiled, enabled, impure)
 

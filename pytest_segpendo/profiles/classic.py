@@ -73,7 +73,9 @@ class ClassicProfile(Profile):
     sources = (SOURCE, "segment-docs catalog/pendo (cloud mode endpoint)")
     settings_spec = {
         "joinParentAccountIds": Setting(
-            True, "account ids become `parent::child` when the group traits carry `parentAccount.id`, as the Pendo agent does"
+            True,
+            "account ids become `parent::child` when the group traits carry `parentAccount.id`, as the Pendo agent "
+            "does",
         ),
     }
     action_specs = (IDENTIFY, GROUP)

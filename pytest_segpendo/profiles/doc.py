@@ -52,7 +52,9 @@ as JSON:
   "actions": {
     "trackEvent": {
       "subscribe": "type = \\"track\\" and event != \\"Debug Ping\\"",
-      "mapping": {"properties": {"@merge": {"objects": [{"@path": "$.properties"}, {"source": "segment"}], "direction": "right"}}}
+      "mapping": {
+        "properties": {"@merge": {"objects": [{"@path": "$.properties"}, {"source": "segment"}], "direction": "right"}}
+      }
     },
     "pageViews": {
       "kind": "trackEvent",
@@ -106,7 +108,11 @@ def render() -> str:
         hints = cls.hints
         out.append("\n### Comparing\n\n")
         out.append(f"- recommended view: **{hints.view}**\n")
-        tolerance = "ignored (the browser's clock)" if hints.timestamp_tolerance_ms is None else f"{hints.timestamp_tolerance_ms} ms"
+        tolerance = (
+            "ignored (the browser's clock)"
+            if hints.timestamp_tolerance_ms is None
+            else f"{hints.timestamp_tolerance_ms} ms"
+        )
         out.append(f"- track timestamps: {tolerance}\n")
         if hints.ignore_paths:
             out.append("- not compared: " + ", ".join(f"`{p}`" for p in hints.ignore_paths) + "\n")

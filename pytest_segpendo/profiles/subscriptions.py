@@ -117,7 +117,8 @@ def _getter(field: str, text: str) -> Callable[[dict[str, Any]], Any]:
     if head in ("properties", "traits") and rest:
         return lambda e: get_path(_payload(e), rest) if _payload(e) is not None else UNDEFINED
     raise SubscriptionError(
-        f"subscription {text!r}: unknown field {field!r} (use type, event, name, userId, properties.NAME or traits.NAME)"
+        f"subscription {text!r}: unknown field {field!r} (use type, event, name, userId, properties.NAME or "
+        "traits.NAME)"
     )
 
 
@@ -214,13 +215,13 @@ class _Parser:
             raise SubscriptionError(f"subscription {self.text!r}: {name}() is not closed")
         text = js_string(arg.value)
         if name == "contains":
-            test: Callable[[str], bool] = lambda s: text in s  # noqa: E731
+            test: Callable[[str], bool] = lambda s: text in s
         elif text.endswith("*"):
             prefix = text[:-1]
-            test = lambda s: s.startswith(prefix)  # noqa: E731
+            test = lambda s: s.startswith(prefix)
         else:
             suffix = text[1:]
-            test = lambda s: s.endswith(suffix)  # noqa: E731
+            test = lambda s: s.endswith(suffix)
 
         def run(e: dict[str, Any]) -> bool:
             actual = get(e)

@@ -24,13 +24,20 @@ TRACK_EVENT = ActionSpec(
     title="Send a Track Event (POST /data/track)",
     subscription='type = "track"',
     fields={
-        "type": FieldSpec("track", "type (always \"track\")", TRACK_SOURCE),
+        "type": FieldSpec("track", 'type (always "track")', TRACK_SOURCE),
         "event": FieldSpec(P("$.event"), "event", TRACK_SOURCE),
         "visitorId": FieldSpec(P("$.userId"), "visitorId", TRACK_SOURCE),
         "accountId": FieldSpec(
-            {"@if": {"exists": P("$.properties.groupId"), "then": P("$.properties.groupId"), "else": P("$.context.groupId")}},
+            {
+                "@if": {
+                    "exists": P("$.properties.groupId"),
+                    "then": P("$.properties.groupId"),
+                    "else": P("$.context.groupId"),
+                }
+            },
             "accountId",
-            "Pendo: client-side tracks carry groupId in properties when both paths are used (support.pendo.io 28403116836763)",
+            "Pendo: client-side tracks carry groupId in properties when both paths are used (support.pendo.io "
+            "28403116836763)",
         ),
         "timestamp": FieldSpec(P("$.timestamp"), "timestamp, as integer milliseconds since the epoch", TRACK_SOURCE),
         "properties": FieldSpec(P("$.properties"), "properties", TRACK_SOURCE),

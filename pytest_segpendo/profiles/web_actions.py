@@ -79,7 +79,7 @@ TRACK = ActionSpec(
     },
     does=(
         "`pendo.track(event, metadata)`: the event carries the agent's CURRENT visitor and account, not fields of "
-        "the track call. A missing or empty name sends nothing; non-object properties arrive as `{\"__err__\": value}`."
+        'the track call. A missing or empty name sends nothing; non-object properties arrive as `{"__err__": value}`.'
     ),
 )
 
@@ -226,7 +226,9 @@ class WebActionsProfile(Profile):
         if kind == "identify":
             b.user_id, b.user_traits = _remember(b.user_id, b.user_traits, event.get("userId"), event.get("traits"))
         elif kind == "group":
-            b.group_id, b.group_traits = _remember(b.group_id, b.group_traits, event.get("groupId"), event.get("traits"))
+            b.group_id, b.group_traits = _remember(
+                b.group_id, b.group_traits, event.get("groupId"), event.get("traits")
+            )
         self._current = b
         return self.run_actions(event, emit)
 

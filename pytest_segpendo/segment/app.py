@@ -23,7 +23,16 @@ ROUTES = (*CALLS, "batch", "import")
 MAX_BATCH_BYTES = 500 * 1024
 MAX_BATCH_EVENTS = 2500
 
-_CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_encoding", 429: "rate_limited"}
+_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_encoding",
+    429: "rate_limited",
+}
 
 
 @dataclass
@@ -52,7 +61,9 @@ class SegmentStore(RequestJournal):
             self.duplicate_ids: list[str] = []
             self._ids: set[str] = set()
 
-    def accept(self, entry: dict[str, Any], events: list[dict[str, Any]], refused: list[tuple[int, Any, str]]) -> tuple[int, int]:
+    def accept(
+        self, entry: dict[str, Any], events: list[dict[str, Any]], refused: list[tuple[int, Any, str]]
+    ) -> tuple[int, int]:
         """Keep the valid events (dropping messageIds already captured) and the refused ones, together."""
         source = {"route": entry["route"], "request": entry["id"]}
         stored = dup = 0
@@ -70,8 +81,16 @@ class SegmentStore(RequestJournal):
                 stored += 1
             for index, mid, reason in refused:
                 self.rejected.append(
-                    {"request": entry["id"], "route": entry["route"], "method": entry["method"], "path": entry["path"],
-                     "status": 200, "index": index, "messageId": mid, "reason": reason}
+                    {
+                        "request": entry["id"],
+                        "route": entry["route"],
+                        "method": entry["method"],
+                        "path": entry["path"],
+                        "status": 200,
+                        "index": index,
+                        "messageId": mid,
+                        "reason": reason,
+                    }
                 )
             self.duplicates += dup
             entry.update(outcome="accepted", events=stored, refused=len(refused))
@@ -81,7 +100,11 @@ class SegmentStore(RequestJournal):
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
-            return {"events": [dict(e) for e in self.events], "rejected": list(self.rejected), "duplicates": self.duplicates}
+            return {
+                "events": [dict(e) for e in self.events],
+                "rejected": list(self.rejected),
+                "duplicates": self.duplicates,
+            }
 
 
 def _url_map() -> Map:
@@ -124,11 +147,17 @@ class SegmentApp(FakeApp):
             try:
                 key = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[0]
             except (binascii.Error, UnicodeDecodeError):
-                raise BadRequest(401, "Authorization: Basic credentials are not base64 of 'writeKey:'", code="unauthorized") from None
+                raise BadRequest(
+                    401, "Authorization: Basic credentials are not base64 of 'writeKey:'", code="unauthorized"
+                ) from None
         if not key and isinstance(body, dict) and isinstance(body.get("writeKey"), str):
             key = body["writeKey"]  # in the body, alone or beside an OAuth Bearer token
         if not key:
-            raise BadRequest(401, "write key required: HTTP Basic auth with the write key as user name, or \"writeKey\" in the body", code="unauthorized")
+            raise BadRequest(
+                401,
+                'write key required: HTTP Basic auth with the write key as user name, or "writeKey" in the body',
+                code="unauthorized",
+            )
         if self.config.write_key is not None and key != self.config.write_key:
             raise BadRequest(401, "write key: not the configured one", code="invalid_write_key")
         return key
@@ -157,7 +186,11 @@ class SegmentApp(FakeApp):
         for i, item in enumerate(items):
             event = self._prepare(item, received, top.get("context"), top.get("integrations"))
             if isinstance(event, dict) and event_size(event) > MAX_EVENT_BYTES:
-                raise BadRequest(400, f"batch[{i}]: event of {event_size(event)} bytes is over the 32 KB limit", code="payload_too_large")
+                raise BadRequest(
+                    400,
+                    f"batch[{i}]: event of {event_size(event)} bytes is over the 32 KB limit",
+                    code="payload_too_large",
+                )
             errors = validate_event(event)
             if errors:
                 mid = event.get("messageId") if isinstance(event, dict) else None
@@ -191,7 +224,14 @@ class SegmentApp(FakeApp):
             raise BadRequest(400, "body.batch: required (a JSON array of events)", code="invalid_request")
         items = body["batch"]
         if len(items) > MAX_BATCH_EVENTS:
-            refused = [(i, e.get("messageId") if isinstance(e, dict) else None, f"batch of {len(items)} events: at most 2,500 per batch") for i, e in enumerate(items)]
+            refused = [
+                (
+                    i,
+                    e.get("messageId") if isinstance(e, dict) else None,
+                    f"batch of {len(items)} events: at most 2,500 per batch",
+                )
+                for i, e in enumerate(items)
+            ]
             self.store.accept(entry, [], refused)
             return json_response({"success": True})
         return self._take(entry, items, body)

@@ -87,7 +87,8 @@ class DeliveryReport:
         rate = f", {self.events / self.seconds:,.0f} events/s" if self.seconds > 0 else ""
         return (
             f"{self.events} events to {self.target} via {self.via} in {self.requests} requests: "
-            f"{self.acknowledged} acknowledged, {self.retried} retries, {self.failed} failed ({self.seconds:.2f} s{rate})"
+            f"{self.acknowledged} acknowledged, {self.retried} retries, {self.failed} failed ({self.seconds:.2f} "
+            f"s{rate})"
         )
 
     def format(self, limit: int = 10) -> str:
@@ -95,7 +96,10 @@ class DeliveryReport:
         for f in self.failures[:limit]:
             status = f"HTTP {f.status}" if f.status is not None else "no answer"
             ids = ", ".join(str(i) for i in f.message_ids[:3]) + (" ..." if len(f.message_ids) > 3 else "")
-            lines.append(f"  failed: event {f.indexes[0] + 1}{'+' if len(f.indexes) > 1 else ''} ({ids}): {status} after {f.attempts} attempts: {f.reason}")
+            lines.append(
+                f"  failed: event {f.indexes[0] + 1}{'+' if len(f.indexes) > 1 else ''} ({ids}): {status} after "
+                f"{f.attempts} attempts: {f.reason}"
+            )
         if len(self.failures) > limit:
             lines.append(f"  ... and {len(self.failures) - limit} more failures")
         return "\n".join(lines)
@@ -174,12 +178,16 @@ class _Plan:
             elif api_key:
                 self.url = to.rstrip("/") + "/data/segmentio/" + api_key
             else:
-                raise DeliveryError("segmentio needs the Pendo API key (--api-key), or a URL ending in /data/segmentio/<apiKey>")
+                raise DeliveryError(
+                    "segmentio needs the Pendo API key (--api-key), or a URL ending in /data/segmentio/<apiKey>"
+                )
             self.batch_size = 1
         else:
             self.url = to
             self.batch_size = (batch_size or 1) if via == "webhook-actions" else 1  # classic webhooks: one event each
-        self.mapping = CompiledMapping(data if data is not None else {"@path": "$."}) if via == "webhook-actions" else None
+        self.mapping = (
+            CompiledMapping(data if data is not None else {"@path": "$."}) if via == "webhook-actions" else None
+        )
 
     def units(self, events: Sequence[Any], lanes: int) -> tuple[list[list[_Unit]], list[Failure]]:
         """Requests per lane (a user's events all in one lane, in order), and events that cannot be sent."""
@@ -198,7 +206,9 @@ class _Plan:
                 if self.mapping is not None:
                     payload = self.mapping(events[i]) if isinstance(events[i], dict) else UNDEFINED
                     if payload is UNDEFINED:
-                        failures.append(Failure([i], [_mid(events[i])], None, "the data mapping gave nothing for this event", 0))
+                        failures.append(
+                            Failure([i], [_mid(events[i])], None, "the data mapping gave nothing for this event", 0)
+                        )
                         continue
                 piece = len(_body(payload)) if self.via == "tracking-api" else 0
                 if batch and (len(batch) >= self.batch_size or size + piece > TRACKING_BATCH_BYTES):
@@ -246,7 +256,17 @@ def _now_iso() -> str:
 class _Lane:
     """One connection, sending its units in order with Segment-like retries."""
 
-    def __init__(self, report: DeliveryReport, lock: threading.Lock, *, timeout: float, max_attempts: int, backoff: float, max_backoff: float, max_retry_after: float):
+    def __init__(
+        self,
+        report: DeliveryReport,
+        lock: threading.Lock,
+        *,
+        timeout: float,
+        max_attempts: int,
+        backoff: float,
+        max_backoff: float,
+        max_retry_after: float,
+    ):
         self.report = report
         self.lock = lock
         self.timeout = timeout
@@ -311,11 +331,17 @@ class _Lane:
                 self.close()
                 status, reason = None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             if attempt < self.max_attempts:
-                delay = retry_after if retry_after is not None else min(self.backoff * (2 ** (attempt - 1)), self.max_backoff)
+                delay = (
+                    retry_after
+                    if retry_after is not None
+                    else min(self.backoff * (2 ** (attempt - 1)), self.max_backoff)
+                )
                 time.sleep(delay)
         with self.lock:
             self.report.failed += len(unit.indexes)
-            self.report.failures.append(Failure(list(unit.indexes), [_mid(events[i]) for i in unit.indexes], status, reason, attempt))
+            self.report.failures.append(
+                Failure(list(unit.indexes), [_mid(events[i]) for i in unit.indexes], status, reason, attempt)
+            )
 
 
 def deliver(
@@ -358,7 +384,17 @@ def deliver(
     parts = urlsplit(to)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DeliveryError(f"target must be an http(s) URL (got {to!r})")
-    plan = _Plan(via, to, secret=secret, write_key=write_key, api_key=api_key, batch_size=batch_size, method=method, headers=headers, data=data)
+    plan = _Plan(
+        via,
+        to,
+        secret=secret,
+        write_key=write_key,
+        api_key=api_key,
+        batch_size=batch_size,
+        method=method,
+        headers=headers,
+        data=data,
+    )
     report = DeliveryReport(via, plan.url, events=len(events))
     lanes, failures = plan.units(events, concurrency)
     for failure in failures:
@@ -367,7 +403,15 @@ def deliver(
     lock = threading.Lock()
 
     def run(units: list[_Unit]) -> None:
-        lane = _Lane(report, lock, timeout=timeout, max_attempts=max_attempts, backoff=backoff, max_backoff=max_backoff, max_retry_after=max_retry_after)
+        lane = _Lane(
+            report,
+            lock,
+            timeout=timeout,
+            max_attempts=max_attempts,
+            backoff=backoff,
+            max_backoff=max_backoff,
+            max_retry_after=max_retry_after,
+        )
         try:
             for unit in units:
                 lane.send(unit, events)

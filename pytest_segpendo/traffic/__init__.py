@@ -96,7 +96,9 @@ def parse_start(value: Start) -> int:
     try:
         return parse_start(datetime.fromisoformat(text))
     except ValueError:
-        raise ValueError(f"start must be 'now' or an ISO-8601 date-time such as 2026-01-05T09:00:00Z (got {value!r})") from None
+        raise ValueError(
+            f"start must be 'now' or an ISO-8601 date-time such as 2026-01-05T09:00:00Z (got {value!r})"
+        ) from None
 
 
 def iter_sessions(

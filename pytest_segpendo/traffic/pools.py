@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, fields
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 BUNDLED_LOCALES: tuple[str, ...] = (
@@ -103,7 +103,7 @@ def build_pools(locale: str, seed: int = 0) -> Pools:
     return Pools(locale=locale, **values)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_pools(locale: str = "en_US") -> Pools:
     """The pools for ``locale``: the bundled file when there is one, else built from Faker."""
     path = POOLS_DIR / f"{locale}.json"

@@ -68,7 +68,9 @@ def _page_info(w: World, base: str, name: str, path: str, referrer: str, search:
     }
 
 
-def _browser(w: World, dev: Device, user_id: Any, kind: str, body: Event, page: dict[str, Any], at: int, skew: int) -> Event:
+def _browser(
+    w: World, dev: Device, user_id: Any, kind: str, body: Event, page: dict[str, Any], at: int, skew: int
+) -> Event:
     context: dict[str, Any] = {
         "ip": dev.ip,
         "library": dict(dev.library),
@@ -120,7 +122,11 @@ def _saas_track(w: World, user: User) -> tuple[str, dict[str, Any]]:
             "shared": w.chance(0.3),
         }
     if roll < 26:
-        return "Dashboard Viewed", {"dashboardId": "dsh_" + w.hex(6), "tiles": w.randrange(2, 24), "loadMs": w.randrange(180, 4200)}
+        return "Dashboard Viewed", {
+            "dashboardId": "dsh_" + w.hex(6),
+            "tiles": w.randrange(2, 24),
+            "loadMs": w.randrange(180, 4200),
+        }
     if roll < 36:
         return "Project Created", {
             "projectId": "prj_" + w.hex(8),
@@ -135,9 +141,15 @@ def _saas_track(w: World, user: User) -> tuple[str, dict[str, Any]]:
             "sizeBytes": w.randrange(1_024, 25_000_000),
         }
     if roll < 64:
-        return "Feature Used", {"feature": w.choice(("filters", "export", "alerts", "annotations", "sso")), "count": w.randrange(1, 40)}
+        return "Feature Used", {
+            "feature": w.choice(("filters", "export", "alerts", "annotations", "sso")),
+            "count": w.randrange(1, 40),
+        }
     if roll < 72:
-        return "Search Performed", {"query": w.choice(w.pools.catch_phrases).split(" ")[0].lower(), "results": w.randrange(0, 120)}
+        return "Search Performed", {
+            "query": w.choice(w.pools.catch_phrases).split(" ")[0].lower(),
+            "results": w.randrange(0, 120),
+        }
     if roll < 80:
         return "Export Downloaded", {"format": w.choice(("csv", "pdf", "xlsx")), "rows": w.randrange(10, 50_000)}
     if roll < 87:
@@ -208,7 +220,11 @@ def saas_session(w: World, n: int) -> tuple[list[Event], str | None]:
             at += w.randrange(3_000, 90_000)
             if w.chance(0.3):
                 props = {"label": w.choice(("hero", "nav", "footer", "pricing-table")), "location": path}
-                events.append(_browser(w, dev, None, "track", {"event": w.choice(ANON_TRACKS), "properties": props}, page, at, skew))
+                events.append(
+                    _browser(
+                        w, dev, None, "track", {"event": w.choice(ANON_TRACKS), "properties": props}, page, at, skew
+                    )
+                )
                 at += w.randrange(2_000, 30_000)
         page = _page_info(w, w.app, "Log In", "/login", referrer)
     else:
@@ -220,7 +236,9 @@ def saas_session(w: World, n: int) -> tuple[list[Event], str | None]:
     assert account is not None
     if w.chance(0.92):
         at += w.randrange(50, 1_500)
-        events.append(_browser(w, dev, user.id, "group", {"groupId": account.id, "traits": _copy(account.traits)}, page, at, skew))
+        events.append(
+            _browser(w, dev, user.id, "group", {"groupId": account.id, "traits": _copy(account.traits)}, page, at, skew)
+        )
 
     referrer = page["url"]
     for _ in range(w.randrange(3, 13)):
@@ -228,7 +246,9 @@ def saas_session(w: World, n: int) -> tuple[list[Event], str | None]:
         if w.chance(0.35):
             name, path = w.choice(APP_PAGES)
             page = _page_info(w, w.app, name, path, referrer)
-            events.append(_browser(w, dev, user.id, "page", {"name": name, "properties": dict(page, name=name)}, page, at, skew))
+            events.append(
+                _browser(w, dev, user.id, "page", {"name": name, "properties": dict(page, name=name)}, page, at, skew)
+            )
             referrer = page["url"]
             continue
         name, props = _saas_track(w, user)
@@ -245,7 +265,9 @@ def saas_session(w: World, n: int) -> tuple[list[Event], str | None]:
             events.append(_browser(w, dev, user.id, "identify", {"traits": _copy(user.traits)}, page, at, skew))
             at += w.randrange(50, 1_000)
             events.append(
-                _browser(w, dev, user.id, "group", {"groupId": account.id, "traits": _copy(account.traits)}, page, at, skew)
+                _browser(
+                    w, dev, user.id, "group", {"groupId": account.id, "traits": _copy(account.traits)}, page, at, skew
+                )
             )
     user.last_seen = at + 1_000
     return events, None
@@ -264,17 +286,24 @@ def anonymous_session(w: World, n: int) -> tuple[list[Event], str | None]:
     skew = w.begin_session()
     referrer = w.choice(("https://www.google.com/", "https://duckduckgo.com/", "https://www.linkedin.com/", ""))
     events: list[Event] = []
-    page: dict[str, Any]  # set by the first iteration, which always takes the page branch (no events yet)
+    page: dict[str, Any] = {}  # set by the first iteration, which always takes the page branch (no events yet)
     for _ in range(w.randrange(2, 9)):
         if events and w.chance(0.4):
-            props: dict[str, Any] = {"label": w.choice(("hero", "nav", "footer", "pricing-table")), "location": page["path"]}
+            props: dict[str, Any] = {
+                "label": w.choice(("hero", "nav", "footer", "pricing-table")),
+                "location": page["path"],
+            }
             if w.chance(0.3):
                 props["durationSeconds"] = w.randrange(5, 600)
-            events.append(_browser(w, dev, None, "track", {"event": w.choice(ANON_TRACKS), "properties": props}, page, at, skew))
+            events.append(
+                _browser(w, dev, None, "track", {"event": w.choice(ANON_TRACKS), "properties": props}, page, at, skew)
+            )
         else:
             name, path = w.choice(MARKETING_PAGES)
             page = _page_info(w, w.site, name, path, referrer)
-            events.append(_browser(w, dev, None, "page", {"name": name, "properties": dict(page, name=name)}, page, at, skew))
+            events.append(
+                _browser(w, dev, None, "page", {"name": name, "properties": dict(page, name=name)}, page, at, skew)
+            )
             referrer = page["url"]
         at += w.randrange(2_000, 90_000)
     dev.last_seen = at
@@ -309,7 +338,9 @@ def mobile_session(w: World, n: int) -> tuple[list[Event], str | None]:
         if user.account is not None and w.chance(0.5):
             at += w.randrange(50, 800)
             account = user.account
-            events.append(_mobile(w, dev, user_id, "group", {"groupId": account.id, "traits": _copy(account.traits)}, at, skew))
+            events.append(
+                _mobile(w, dev, user_id, "group", {"groupId": account.id, "traits": _copy(account.traits)}, at, skew)
+            )
     for _ in range(w.randrange(2, 10)):
         at += w.randrange(1_500, 60_000)
         if w.chance(0.5):
@@ -318,16 +349,33 @@ def mobile_session(w: World, n: int) -> tuple[list[Event], str | None]:
             continue
         roll = w.randrange(10)
         if roll < 4:
-            body = {"event": "Item Viewed", "properties": {"itemId": "itm_" + w.hex(6), "category": w.choice(("shoes", "books", "audio"))}}
+            body = {
+                "event": "Item Viewed",
+                "properties": {"itemId": "itm_" + w.hex(6), "category": w.choice(("shoes", "books", "audio"))},
+            }
         elif roll < 6:
-            body = {"event": "Search Performed", "properties": {"query": slug(w.choice(w.pools.last_names))[:8] or "query", "results": w.randrange(0, 60)}}
+            body = {
+                "event": "Search Performed",
+                "properties": {
+                    "query": slug(w.choice(w.pools.last_names))[:8] or "query",
+                    "results": w.randrange(0, 60),
+                },
+            }
         elif roll < 8:
-            body = {"event": "Push Notification Tapped", "properties": {"campaign": w.choice(("winback", "digest", "promo"))}}
+            body = {
+                "event": "Push Notification Tapped",
+                "properties": {"campaign": w.choice(("winback", "digest", "promo"))},
+            }
         else:
             cents = w.randrange(499, 25_000)
             body = {
                 "event": "Order Completed",
-                "properties": {"orderId": "ord_" + w.hex(10), "revenue": money(cents), "currency": w.currency, "items": w.randrange(1, 5)},
+                "properties": {
+                    "orderId": "ord_" + w.hex(10),
+                    "revenue": money(cents),
+                    "currency": w.currency,
+                    "items": w.randrange(1, 5),
+                },
             }
         events.append(_mobile(w, dev, user_id, "track", body, at, skew))
     at += w.randrange(1_000, 30_000)
@@ -363,10 +411,23 @@ def edge_unicode(w: World) -> list[Event]:
     dev, at, page = _edge_base(w)
     t = _steps(w, at, 3)
     uid = w.unique("usr_ü_", 6)
-    traits = {"name": "Zoë Ångström-Nuñez 🚀", "nickname": "日本語テスト", "bio": "Ünïcödé ✓ — «quotes» \"double\" \\backslash", "emoji": "👩\u200d💻🇧🇷"}
+    traits = {
+        "name": "Zoë Ångström-Nuñez 🚀",
+        "nickname": "日本語テスト",
+        "bio": 'Ünïcödé ✓ — «quotes» "double" \\backslash',
+        "emoji": "👩\u200d💻🇧🇷",
+    }
     return [
         _edge(w, dev, uid, "identify", {"traits": traits}, page, t[0]),
-        _edge(w, dev, uid, "track", {"event": "Réservation confirmée ✓", "properties": {"prix €": 12.5, "ville": "Zürich", "emoji": "🎉"}}, page, t[1]),
+        _edge(
+            w,
+            dev,
+            uid,
+            "track",
+            {"event": "Réservation confirmée ✓", "properties": {"prix €": 12.5, "ville": "Zürich", "emoji": "🎉"}},
+            page,
+            t[1],
+        ),
         _edge(w, dev, uid, "track", {"event": "注文完了", "properties": {"商品": "本", "数量": 2}}, page, t[2]),
     ]
 
@@ -376,8 +437,24 @@ def edge_trait_named_id(w: World) -> list[Event]:
     t = _steps(w, at, 2)
     uid, gid = w.unique("usr_", 10), w.unique("acc_", 8)
     return [
-        _edge(w, dev, uid, "identify", {"traits": {"id": "crm-" + w.hex(6), "email": f"id.{w.hex(4)}@example.com"}}, page, t[0]),
-        _edge(w, dev, uid, "group", {"groupId": gid, "traits": {"id": "sf-" + w.hex(6), "name": "Trait Id Corp"}}, page, t[1]),
+        _edge(
+            w,
+            dev,
+            uid,
+            "identify",
+            {"traits": {"id": "crm-" + w.hex(6), "email": f"id.{w.hex(4)}@example.com"}},
+            page,
+            t[0],
+        ),
+        _edge(
+            w,
+            dev,
+            uid,
+            "group",
+            {"groupId": gid, "traits": {"id": "sf-" + w.hex(6), "name": "Trait Id Corp"}},
+            page,
+            t[1],
+        ),
     ]
 
 
@@ -386,7 +463,11 @@ def edge_nested(w: World) -> list[Event]:
     t = _steps(w, at, 3)
     uid, gid = w.unique("usr_", 10), w.unique("acc_", 8)
     traits = {
-        "address": {"street": w.choice(w.pools.streets), "city": w.choice(w.pools.cities), "geo": {"lat": 52.52, "lng": 13.405}},
+        "address": {
+            "street": w.choice(w.pools.streets),
+            "city": w.choice(w.pools.cities),
+            "geo": {"lat": 52.52, "lng": 13.405},
+        },
         "preferences": {"theme": "dark", "notifications": {"email": True, "push": False, "digest": {"day": "monday"}}},
         "tags": ["beta", "power-user", "eu"],
         "teams": [{"id": 1, "name": "Core"}, {"id": 2, "name": "Growth", "lead": True}],
@@ -396,8 +477,27 @@ def edge_nested(w: World) -> list[Event]:
     }
     return [
         _edge(w, dev, uid, "identify", {"traits": traits}, page, t[0]),
-        _edge(w, dev, uid, "group", {"groupId": gid, "traits": {"name": "Nested Inc", "billing": {"plan": {"name": "pro", "seats": 12}}}}, page, t[1]),
-        _edge(w, dev, uid, "track", {"event": "Filter Applied", "properties": {"filters": [{"field": "plan", "op": "in", "values": ["pro", "business"]}]}}, page, t[2]),
+        _edge(
+            w,
+            dev,
+            uid,
+            "group",
+            {"groupId": gid, "traits": {"name": "Nested Inc", "billing": {"plan": {"name": "pro", "seats": 12}}}},
+            page,
+            t[1],
+        ),
+        _edge(
+            w,
+            dev,
+            uid,
+            "track",
+            {
+                "event": "Filter Applied",
+                "properties": {"filters": [{"field": "plan", "op": "in", "values": ["pro", "business"]}]},
+            },
+            page,
+            t[2],
+        ),
     ]
 
 
@@ -406,9 +506,25 @@ def edge_nulls(w: World) -> list[Event]:
     t = _steps(w, at, 3)
     uid, gid = w.unique("usr_", 10), w.unique("acc_", 8)
     return [
-        _edge(w, dev, uid, "identify", {"traits": {"email": None, "phone": None, "name": "Null Traits", "address": {"city": None}}}, page, t[0]),
+        _edge(
+            w,
+            dev,
+            uid,
+            "identify",
+            {"traits": {"email": None, "phone": None, "name": "Null Traits", "address": {"city": None}}},
+            page,
+            t[0],
+        ),
         _edge(w, dev, uid, "group", {"groupId": gid, "traits": {"name": None, "plan": "pro"}}, page, t[1]),
-        _edge(w, dev, uid, "track", {"event": "Form Submitted", "properties": {"coupon": None, "value": 0, "valid": False}}, page, t[2]),
+        _edge(
+            w,
+            dev,
+            uid,
+            "track",
+            {"event": "Form Submitted", "properties": {"coupon": None, "value": 0, "valid": False}},
+            page,
+            t[2],
+        ),
     ]
 
 
@@ -420,7 +536,15 @@ def edge_numeric_ids(w: World) -> list[Event]:
     return [
         _edge(w, dev, uid, "identify", {"traits": {"name": "Numeric Id", "employeeNumber": 7}}, page, t[0]),
         _edge(w, dev, uid, "group", {"groupId": gid, "traits": {"name": "Numeric Account"}}, page, t[1]),
-        _edge(w, dev, uid, "track", {"event": "Invoice Paid", "properties": {"invoiceId": 10042, "amount": 99.99}}, page, t[2]),
+        _edge(
+            w,
+            dev,
+            uid,
+            "track",
+            {"event": "Invoice Paid", "properties": {"invoiceId": 10042, "amount": 99.99}},
+            page,
+            t[2],
+        ),
     ]
 
 
@@ -431,7 +555,15 @@ def edge_empty_strings(w: World) -> list[Event]:
     return [
         # userId "" counts as absent (analytics-python's `user_id or anonymous_id`): the anonymousId identifies.
         _edge(w, dev, "", "track", {"event": "Viewed Empty", "properties": {"label": ""}}, page, t[0]),
-        _edge(w, dev, uid, "identify", {"traits": {"title": "", "name": "Empty Title", "company": {"name": ""}}}, page, t[1]),
+        _edge(
+            w,
+            dev,
+            uid,
+            "identify",
+            {"traits": {"title": "", "name": "Empty Title", "company": {"name": ""}}},
+            page,
+            t[1],
+        ),
         _edge(w, dev, uid, "track", {"event": "Searched", "properties": {"query": "", "": "empty key"}}, page, t[2]),
     ]
 
@@ -474,7 +606,15 @@ def edge_group_anonymous(w: World) -> list[Event]:
     t = _steps(w, at, 2)
     gid = w.unique("acc_", 8)
     return [
-        _edge(w, dev, None, "group", {"groupId": gid, "traits": {"name": "Anonymous Group Co", "plan": "free"}}, page, t[0]),
+        _edge(
+            w,
+            dev,
+            None,
+            "group",
+            {"groupId": gid, "traits": {"name": "Anonymous Group Co", "plan": "free"}},
+            page,
+            t[0],
+        ),
         _edge(w, dev, None, "track", {"event": "Trial Started", "properties": {"plan": "free"}}, page, t[1]),
     ]
 
@@ -485,7 +625,15 @@ def edge_page_screen_alias(w: World) -> list[Event]:
     uid = w.unique("usr_", 10)
     alias = _edge(w, dev, uid, "alias", {"previousId": dev.anonymous_id}, page, t[2])
     return [
-        _edge(w, dev, None, "page", {"name": "Pricing", "category": "Marketing", "properties": dict(page, name="Pricing")}, page, t[0]),
+        _edge(
+            w,
+            dev,
+            None,
+            "page",
+            {"name": "Pricing", "category": "Marketing", "properties": dict(page, name="Pricing")},
+            page,
+            t[0],
+        ),
         _edge(w, dev, None, "screen", {"name": "Onboarding Step 1", "properties": {"step": 1}}, page, t[1]),
         alias,
         _edge(w, dev, uid, "page", {"properties": dict(page)}, page, t[3]),
@@ -504,11 +652,24 @@ def edge_reserved_traits(w: World) -> list[Event]:
         "company": {"name": "Snake Case Ltd", "employee_count": 42, "plan": "pro"},
         "email": f"{local}@example.org",
     }
-    camel = {"firstName": first, "lastName": last, "createdAt": iso_ms(t[0] - 86_400_000), "avatar": "https://example.org/a.png"}
+    camel = {
+        "firstName": first,
+        "lastName": last,
+        "createdAt": iso_ms(t[0] - 86_400_000),
+        "avatar": "https://example.org/a.png",
+    }
     return [
         _edge(w, dev, uid, "identify", {"traits": snake}, page, t[0]),
         _edge(w, dev, uid, "identify", {"traits": camel}, page, t[1]),
-        _edge(w, dev, uid, "group", {"groupId": gid, "traits": {"employee_count": 42, "employees": 42, "created_at": iso_ms(t[2])}}, page, t[2]),
+        _edge(
+            w,
+            dev,
+            uid,
+            "group",
+            {"groupId": gid, "traits": {"employee_count": 42, "employees": 42, "created_at": iso_ms(t[2])}},
+            page,
+            t[2],
+        ),
     ]
 
 
@@ -556,8 +717,21 @@ def edge_parent_accounts(w: World) -> list[Event]:
     parent = w.unique("org_", 6)
     child = w.unique("acc_", 8)
     return [
-        _edge(w, dev, uid, "group", {"groupId": child, "traits": {"name": "Child Co", "parentAccount": {"id": parent, "name": "Parent Group", "tier": 1}}}, page, t[0]),
-        _edge(w, dev, uid, "group", {"groupId": f"{parent}::{child}", "traits": {"name": "Already Joined"}}, page, t[1]),
+        _edge(
+            w,
+            dev,
+            uid,
+            "group",
+            {
+                "groupId": child,
+                "traits": {"name": "Child Co", "parentAccount": {"id": parent, "name": "Parent Group", "tier": 1}},
+            },
+            page,
+            t[0],
+        ),
+        _edge(
+            w, dev, uid, "group", {"groupId": f"{parent}::{child}", "traits": {"name": "Already Joined"}}, page, t[1]
+        ),
         _edge(w, dev, uid, "track", {"event": "Team Switched", "properties": {"groupId": child}}, page, t[2]),
     ]
 

@@ -58,7 +58,9 @@ class Observed:
         self.duplicates = duplicates
         self.last_report: DiffReport | None = None
 
-    def compare(self, expected: Expectation | Sequence[dict[str, Any]], options: DiffOptions | None = None, **kw: Any) -> DiffReport:
+    def compare(
+        self, expected: Expectation | Sequence[dict[str, Any]], options: DiffOptions | None = None, **kw: Any
+    ) -> DiffReport:
         self.last_report = compare(expected, self, options, **kw)
         return self.last_report
 
@@ -84,9 +86,16 @@ def observed_from(source: Any) -> Observed:
     if callable(inspection):  # a fake in another process (pytest_segpendo.check.RemotePendo)
         return observed_from(inspection())
     if isinstance(source, Mapping):
-        return Observed(source.get("records", []), source.get("rejected", []), source.get("warnings", []), int(source.get("duplicates", 0) or 0))
+        return Observed(
+            source.get("records", []),
+            source.get("rejected", []),
+            source.get("warnings", []),
+            int(source.get("duplicates", 0) or 0),
+        )
     if hasattr(source, "records") and hasattr(source, "rejected"):
-        return Observed(source.records(), source.rejected, getattr(source, "warnings", []), getattr(source, "duplicates", 0))
+        return Observed(
+            source.records(), source.rejected, getattr(source, "warnings", []), getattr(source, "duplicates", 0)
+        )
     if isinstance(source, Iterable):
         return Observed(list(source))
     raise TypeError(f"cannot read observed records from {type(source).__name__}")

@@ -181,7 +181,11 @@ def _has(record: Record, pattern: tuple[str, ...]) -> bool:
         if not isinstance(node, dict):
             return False
         if seg in ("*", "**") or any(ch in seg for ch in "*?["):
-            return any(_has(v, pattern[i + 1 :]) if isinstance(v, dict) else i + 1 == len(pattern) for k, v in node.items() if seg in ("*", "**") or fnmatch.fnmatchcase(k, seg))
+            return any(
+                _has(v, pattern[i + 1 :]) if isinstance(v, dict) else i + 1 == len(pattern)
+                for k, v in node.items()
+                if seg in ("*", "**") or fnmatch.fnmatchcase(k, seg)
+            )
         if seg not in node:
             return False
         node = node[seg]
@@ -281,7 +285,9 @@ def _canonical(record: Any) -> bytes:
     return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr).encode()
 
 
-def _field_diffs(kind: str, expected: Record, observed: Record, matchers: Sequence[Matcher], tolerance: int | None) -> list[FieldDiff]:
+def _field_diffs(
+    kind: str, expected: Record, observed: Record, matchers: Sequence[Matcher], tolerance: int | None
+) -> list[FieldDiff]:
     tree = DeepDiff(expected, observed, view="tree", verbose_level=2)
     out = []
     for _report, levels in tree.items():
@@ -291,7 +297,11 @@ def _field_diffs(kind: str, expected: Record, observed: Record, matchers: Sequen
             a = ABSENT if level.t2 is notpresent else level.t2
             if segments == ("kind",):
                 continue
-            if kind == "track" and segments == ("timestamp",) and (e is None or (tolerance and _close(e, a, tolerance))):
+            if (
+                kind == "track"
+                and segments == ("timestamp",)
+                and (e is None or (tolerance and _close(e, a, tolerance)))
+            ):
                 continue  # within the tolerance, or not predictable (the event had no time)
             if any(m.applies(kind, segments) and m.equal(e, a) for m in matchers):
                 continue
@@ -312,12 +322,23 @@ def _quick_equal(e: Record, o: Record, tolerance: int | None) -> bool:
 
 def _close(a: Any, b: Any, tolerance: int) -> bool:
     ok = (int, float)
-    return isinstance(a, ok) and isinstance(b, ok) and not isinstance(a, bool) and not isinstance(b, bool) and abs(a - b) <= tolerance
+    return (
+        isinstance(a, ok)
+        and isinstance(b, ok)
+        and not isinstance(a, bool)
+        and not isinstance(b, bool)
+        and abs(a - b) <= tolerance
+    )
 
 
 def _track_sort(r: Record) -> tuple[Any, ...]:
     ts = r.get("timestamp")
-    return (str(r.get("event")), str(r.get("visitorId")), str(r.get("accountId") or ""), ts if isinstance(ts, (int, float)) else -1)
+    return (
+        str(r.get("event")),
+        str(r.get("visitorId")),
+        str(r.get("accountId") or ""),
+        ts if isinstance(ts, (int, float)) else -1,
+    )
 
 
 def _sort_key(r: Record) -> tuple[Any, ...]:
@@ -357,18 +378,33 @@ class _Matching:
         rest_o = [i for i in range(len(obs)) if not o_used[i]]
         if rest_e and rest_o:
             if tracks:
-                no_time: Callable[[Record], Any] = lambda r: _key({**r, "timestamp": None})  # noqa: E731
-                identity: Callable[[Record], Any] = lambda r: (r.get("event"), _h(r.get("visitorId")), _h(r.get("accountId")))  # noqa: E731
+                no_time: Callable[[Record], Any] = lambda r: _key({**r, "timestamp": None})
+                identity: Callable[[Record], Any] = lambda r: (
+                    r.get("event"),
+                    _h(r.get("visitorId")),
+                    _h(r.get("accountId")),
+                )
                 if self.tolerance is None:
-                    wrong_who: Callable[[Record], Any] = lambda r: (r.get("event"), _key(r.get("properties")))  # noqa: E731
-                    wrong_what: Callable[[Record], Any] = lambda r: (_h(r.get("visitorId")), _h(r.get("accountId")), _key(r.get("properties")))  # noqa: E731
+                    wrong_who: Callable[[Record], Any] = lambda r: (r.get("event"), _key(r.get("properties")))
+                    wrong_what: Callable[[Record], Any] = lambda r: (
+                        _h(r.get("visitorId")),
+                        _h(r.get("accountId")),
+                        _key(r.get("properties")),
+                    )
                 else:
-                    wrong_who = lambda r: (r.get("event"), _h(r.get("timestamp")))  # noqa: E731
-                    wrong_what = lambda r: (_h(r.get("visitorId")), _h(r.get("timestamp")))  # noqa: E731
-                steps: list[tuple[Callable[[Record], Any], bool]] = [(no_time, False), (identity, True), (wrong_who, False), (wrong_what, False)]
+                    wrong_who = lambda r: (r.get("event"), _h(r.get("timestamp")))
+                    wrong_what = lambda r: (_h(r.get("visitorId")), _h(r.get("timestamp")))
+                steps: list[tuple[Callable[[Record], Any], bool]] = [
+                    (no_time, False),
+                    (identity, True),
+                    (wrong_who, False),
+                    (wrong_what, False),
+                ]
                 if self.tolerance is not None:
                     # the same moment to the millisecond: the same event, whatever else the system changed
-                    steps.append((lambda r: _h(r.get("timestamp")) if r.get("timestamp") is not None else object(), False))
+                    steps.append(
+                        (lambda r: _h(r.get("timestamp")) if r.get("timestamp") is not None else object(), False)
+                    )
             else:
                 steps = [(lambda r: (r.get("kind"), _h(r.get("id"))), True)]
             for key, nearest in steps:
@@ -385,7 +421,17 @@ class _Matching:
     def is_duplicate(self, record: Record) -> bool:
         return _key(record) in self.duplicate_keys
 
-    def _pair_grouped(self, exp: list[Record], obs: list[Record], rest_e: list[int], rest_o: list[int], e_used: list[bool], o_used: list[bool], key: Callable[[Record], Any], nearest: bool) -> None:
+    def _pair_grouped(
+        self,
+        exp: list[Record],
+        obs: list[Record],
+        rest_e: list[int],
+        rest_o: list[int],
+        e_used: list[bool],
+        o_used: list[bool],
+        key: Callable[[Record], Any],
+        nearest: bool,
+    ) -> None:
         """Pair records that share ``key``: in time order, or (``nearest``) closest first."""
         groups: dict[Any, list[int]] = defaultdict(list)
         for j in rest_o:
@@ -400,11 +446,15 @@ class _Matching:
             if nearest:
                 pairs = _closest_pairs(exp, obs, e_idx, o_idx)
             else:
-                pairs = list(zip(sorted(e_idx, key=lambda i: _num(exp[i].get("timestamp"))), sorted(o_idx, key=lambda j: _num(obs[j].get("timestamp")))))
+                pairs = list(
+                    zip(
+                        sorted(e_idx, key=lambda i: _num(exp[i].get("timestamp"))),
+                        sorted(o_idx, key=lambda j: _num(obs[j].get("timestamp"))),
+                    )
+                )
             for i, j in pairs:
                 self.pairs.append((exp[i], obs[j]))
                 e_used[i] = o_used[j] = True
-
 
 
 WINDOW = 24  # candidates per record, nearest in time, when a group is too large to try every pair
@@ -420,11 +470,19 @@ def _closest_pairs(exp: list[Record], obs: list[Record], e_idx: list[int], o_idx
         if len(e_left) * len(o_left) <= 4096:
             for a, i in enumerate(e_left):
                 for b, j in enumerate(o_left):
-                    candidates.append((_distance(exp[i], obs[j]), abs(_num(exp[i].get("timestamp")) - _num(obs[j].get("timestamp"))), abs(a - b), i, j))
+                    candidates.append(
+                        (
+                            _distance(exp[i], obs[j]),
+                            abs(_num(exp[i].get("timestamp")) - _num(obs[j].get("timestamp"))),
+                            abs(a - b),
+                            i,
+                            j,
+                        )
+                    )
         else:
             o_sorted = sorted(o_left, key=lambda j: _num(obs[j].get("timestamp")))
             stamps = [_num(obs[j].get("timestamp")) for j in o_sorted]
-            for a, i in enumerate(e_left):
+            for i in e_left:
                 t = _num(exp[i].get("timestamp"))
                 at = bisect.bisect_left(stamps, t)
                 for b in range(max(0, at - WINDOW // 2), min(len(o_sorted), at + WINDOW // 2)):
@@ -537,28 +595,54 @@ def _diff(
             differences.append(Difference("missing", e.get("kind", "?"), label(e), expected=e, sort_key=_sort_key(e)))
         dups: dict[int, Difference] = {}
         for o in rest_o:
-            if m.multiset_done:
-                if m.is_duplicate(o):
-                    k = _key(o)
-                    if k in dups:
-                        dups[k].count += 1
-                    else:
-                        dups[k] = Difference("duplicated", o.get("kind", "?"), label(o), observed=o, sort_key=_sort_key(o))
-                    continue
-            differences.append(Difference("unexpected", o.get("kind", "?"), label(o), observed=o, sort_key=_sort_key(o)))
+            if m.multiset_done and m.is_duplicate(o):
+                k = _key(o)
+                if k in dups:
+                    dups[k].count += 1
+                else:
+                    dups[k] = Difference("duplicated", o.get("kind", "?"), label(o), observed=o, sort_key=_sort_key(o))
+                continue
+            differences.append(
+                Difference("unexpected", o.get("kind", "?"), label(o), observed=o, sort_key=_sort_key(o))
+            )
         differences.extend(dups.values())
     for n, r in enumerate(rejected):
         where = f"{r.get('method', '?')} {r.get('path', '?')}"
         status = r.get("status")
         extra = f" (event {r['index']})" if r.get("index") is not None else ""
-        differences.append(Difference("rejected", "request", f"request {where}{extra}", reason=f"HTTP {status}: {r.get('reason')}", sort_key=(n,)))
+        differences.append(
+            Difference(
+                "rejected",
+                "request",
+                f"request {where}{extra}",
+                reason=f"HTTP {status}: {r.get('reason')}",
+                sort_key=(n,),
+            )
+        )
     for n, w in enumerate(warnings):
-        differences.append(Difference("warning", str(w.get("rule", "warning")), f"request #{w.get('request', '?')} ({w.get('route', '?')})", reason=str(w.get("detail")), sort_key=(n,)))
+        differences.append(
+            Difference(
+                "warning",
+                str(w.get("rule", "warning")),
+                f"request #{w.get('request', '?')} ({w.get('route', '?')})",
+                reason=str(w.get("detail")),
+                sort_key=(n,),
+            )
+        )
     for n, item in enumerate(ignored):
         index = getattr(item, "index", n)
         kind = getattr(item, "type", None) or (item.get("type") if isinstance(item, Mapping) else "event")
         reason = getattr(item, "reason", None) or (item.get("reason") if isinstance(item, Mapping) else None)
-        differences.append(Difference("ignored", str(kind), f"{kind} event {index + 1}", expected={"type": kind, "index": index}, reason=reason, sort_key=(index,)))
+        differences.append(
+            Difference(
+                "ignored",
+                str(kind),
+                f"{kind} event {index + 1}",
+                expected={"type": kind, "index": index},
+                reason=reason,
+                sort_key=(index,),
+            )
+        )
     return DiffReport(
         view=options.view,
         expected_records=len(exp_n),
@@ -572,7 +656,9 @@ def _diff(
     )
 
 
-def _match_state(exp: list[Record], obs: list[Record], matching: _Matching) -> tuple[list[Record], list[Record], _Matching]:
+def _match_state(
+    exp: list[Record], obs: list[Record], matching: _Matching
+) -> tuple[list[Record], list[Record], _Matching]:
     """Entities of the state view: one per kind and id."""
     observed = {(r.get("kind"), _h(r.get("id"))): r for r in obs}
     rest_e = []

@@ -20,7 +20,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["ABSENT", "CLASSES", "FAILING", "Difference", "DiffReport", "FieldDiff", "format_path", "label", "sort_differences"]
+__all__ = [
+    "ABSENT",
+    "CLASSES",
+    "FAILING",
+    "Difference",
+    "DiffReport",
+    "FieldDiff",
+    "format_path",
+    "label",
+    "sort_differences",
+]
 
 CLASSES = ("missing", "unexpected", "changed", "duplicated", "rejected", "warning", "ignored")
 FAILING = ("missing", "unexpected", "changed", "duplicated", "rejected")
@@ -160,7 +170,9 @@ class Difference:
         if self.cls == "unexpected":
             return [f"unexpected {self.label}: received {_value(_body(self.observed))}, not expected"]
         if self.cls == "duplicated":
-            return [f"duplicated {self.label}: received {self.count} more time{'s' if self.count > 1 else ''} than expected"]
+            return [
+                f"duplicated {self.label}: received {self.count} more time{'s' if self.count > 1 else ''} than expected"
+            ]
         return [f"{self.cls} {self.label}: {self.reason}"]
 
     def as_json(self) -> dict[str, Any]:
@@ -241,16 +253,25 @@ class DiffReport:
     def __repr__(self) -> str:
         verdict = "conforms" if self.conforms else "differs"
         counts = ", ".join(f"{k} {v}" for k, v in self.summary.items() if v)
-        return f"<DiffReport {verdict}: {self.view} view, {self.expected_records} expected, {self.observed_records} observed{'; ' + counts if counts else ''}>"
+        return (
+            f"<DiffReport {verdict}: {self.view} view, {self.expected_records} expected, {self.observed_records} "
+            f"observed{'; ' + counts if counts else ''}>"
+        )
 
     # -- renderings -----------------------------------------------------------------------------------------
     def headline(self) -> str:
         what = f"profile {self.profile}, " if self.profile else ""
         if self.conforms:
-            return f"segpendo: conforms ({what}{self.view} view): {self.matched:,} of {self.expected_records:,} expected records received as expected"
+            return (
+                f"segpendo: conforms ({what}{self.view} view): {self.matched:,} of {self.expected_records:,} "
+                "expected records received as expected"
+            )
         s = self.summary
         parts = [f"{s[k]:,} {k}" for k in FAILING if s[k]]
-        return f"segpendo: Pendo did not get what was expected ({what}{self.view} view): {', '.join(parts)}; {self.matched:,} of {self.expected_records:,} expected records matched"
+        return (
+            f"segpendo: Pendo did not get what was expected ({what}{self.view} view): {', '.join(parts)}; "
+            f"{self.matched:,} of {self.expected_records:,} expected records matched"
+        )
 
     def summary_line(self) -> str:
         parts = []
@@ -269,7 +290,9 @@ class DiffReport:
             if d.cls != "changed":
                 continue
             for f in d.fields:
-                key = f"{d.kind} " + format_path(tuple("*" if isinstance(p, int) else p for p in f.path)).replace("[\"*\"]", "[*]")
+                key = f"{d.kind} " + format_path(tuple("*" if isinstance(p, int) else p for p in f.path)).replace(
+                    '["*"]', "[*]"
+                )
                 entry = counts.setdefault(key, [0, f])
                 entry[0] += 1
         return sorted(((k, n, f) for k, (n, f) in counts.items()), key=lambda item: (-item[1], item[0]))
@@ -283,7 +306,10 @@ class DiffReport:
         if len(top) > 1 or (top and top[0][1] > 1):
             lines.append("  fields that differ most:")
             for key, n, example in top[:5]:
-                lines.append(f"    {key}: {n:,} record{'s' if n > 1 else ''} (e.g. expected {_value(example.expected, 40)}, got {_value(example.actual, 40)})")
+                lines.append(
+                    f"    {key}: {n:,} record{'s' if n > 1 else ''} (e.g. expected {_value(example.expected, 40)}, "
+                    f"got {_value(example.actual, 40)})"
+                )
             if len(top) > 5:
                 lines.append(f"    ... and {len(top) - 5} more fields")
         failing = self.failing()
@@ -295,14 +321,19 @@ class DiffReport:
         for d in self.of("warning"):
             rules.setdefault(d.kind, []).append(d)
         for rule, found in rules.items():
-            lines.append(f"  warning {rule} x{len(found):,} (accepted; Pendo treats it specially), first in {found[0].label}: {found[0].reason}")
+            lines.append(
+                f"  warning {rule} x{len(found):,} (accepted; Pendo treats it specially), first in {found[0].label}: "
+                f"{found[0].reason}"
+            )
         ignored = self.of("ignored")
         if ignored:
             per: dict[str, int] = {}
             for d in ignored:
                 kind = (d.expected or {}).get("type", "event")
                 per[kind] = per.get(kind, 0) + 1
-            lines.append("  ignored (no Pendo record by design): " + ", ".join(f"{k} {n:,}" for k, n in sorted(per.items())))
+            lines.append(
+                "  ignored (no Pendo record by design): " + ", ".join(f"{k} {n:,}" for k, n in sorted(per.items()))
+            )
         lines.extend("  note: " + n for n in self.notes)
         lines.append(self.summary_line())
         if self.reproduce and not self.conforms:
