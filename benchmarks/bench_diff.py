@@ -26,8 +26,7 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
-from pytest_segpendo.pendo import FakePendo
-from pytest_segpendo.segment import FakeSegment
+from pytest_segpendo.fakes import FakePendo, FakeSegment
 from pytest_segpendo.traffic import generate
 from pytest_segpendo.verify import DiffOptions, diff
 

@@ -42,7 +42,7 @@ def serve(kind: str) -> None:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request log lines for anyone: a fair race
     if kind == "segpendo":
-        from pytest_segpendo.pendo import FakePendo
+        from pytest_segpendo.fakes import FakePendo
 
         server: Any = FakePendo(track_secret="secret").start()
         port, stop = server.port, server.stop
@@ -119,7 +119,7 @@ def measure(
 
 
 def beacon_path() -> str:
-    from pytest_segpendo.pendo import encode_jzb
+    from pytest_segpendo.fakes.pendo import encode_jzb
 
     now = int(time.time() * 1000)
     events = [
@@ -158,7 +158,7 @@ def beacon_path() -> str:
 def decode_rate(n: int = 20_000) -> float:
     from urllib.parse import parse_qs, urlsplit
 
-    from pytest_segpendo.pendo.decode import agent_records, decode_jzb
+    from pytest_segpendo.fakes.pendo.decode import agent_records, decode_jzb
 
     jzb = parse_qs(urlsplit(beacon_path()).query)["jzb"][0]
     start = time.perf_counter()

@@ -20,13 +20,13 @@ import time
 
 import requests
 
+from pytest_segpendo.delivery import deliver
 from pytest_segpendo.mapping import js_dumps
-from pytest_segpendo.segment import deliver
 from pytest_segpendo.traffic import generate
 
 
 def receiver() -> None:
-    from pytest_segpendo.server import ServerThread
+    from pytest_segpendo.fakes.core.server import ServerThread
 
     def app(environ, start_response):  # type: ignore[no-untyped-def]
         length = int(environ.get("CONTENT_LENGTH") or 0)

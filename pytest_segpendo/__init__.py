@@ -7,6 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from ._compat import install as _install_old_paths
 from .events import (
     EVENT_TYPES,
     MAX_EVENT_BYTES,
@@ -20,6 +21,8 @@ from .events import (
 )
 from .jsonl import JsonlError, dumps, iter_jsonl, load_jsonl, write_jsonl
 from .traffic import SCENARIOS, Session, generate, generate_jsonl, iter_events, iter_sessions
+
+_install_old_paths()  # old import paths (pytest_segpendo.pendo, .segment, .check, ...) warn and keep working
 
 __all__ = [
     "EVENT_TYPES",

@@ -21,7 +21,7 @@ from .jsonl import iter_jsonl, source_name
 from .traffic import BUNDLED_LOCALES, SCENARIOS, generate_jsonl, parse_mix, parse_start
 
 if TYPE_CHECKING:
-    from .pendo import FakePendo
+    from .fakes.pendo import FakePendo
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -252,7 +252,7 @@ def _port(text: str) -> int:
 
 def _start_fake_pendo(args: argparse.Namespace, command: str, **options: Any) -> FakePendo:
     """The fake Pendo server of ``serve`` and ``check``, listening; a taken port is a usage error."""
-    from .pendo import FakePendo
+    from .fakes.pendo import FakePendo
 
     pendo = FakePendo(
         host=args.host,
@@ -278,7 +278,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from .segment import FakeSegment
+    from .fakes.segment import FakeSegment
 
     segment = FakeSegment(
         host=args.host,
@@ -323,7 +323,7 @@ def _header(text: str) -> tuple[str, str]:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    from .segment.delivery import DeliveryError, deliver
+    from .delivery import DeliveryError, deliver
 
     data = _read_json_file(args.data, "data mapping", "send") if args.data else None
     batch_mode()
@@ -438,10 +438,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .check import RemoteError, RemotePendo, run_check
-    from .pendo import FakePendo
+    from .conformance import RemoteError, RemotePendo, run_check
+    from .delivery import DeliveryError
+    from .fakes.pendo import FakePendo
     from .profiles import PROFILES, ProfileError, UserMapping
-    from .segment.delivery import DeliveryError
     from .traffic import generate
 
     if args.profile not in PROFILES:
@@ -533,8 +533,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """The whole loop, twice: generated traffic -> the bundled reference relay -> the fake Pendo server ->
     diff with profile track-api+metadata; then the same against a broken relay. Exit 0 when the correct relay
     conforms and the broken one is caught."""
-    from .check import run_check
-    from .pendo import FakePendo
+    from .conformance import run_check
+    from .fakes.pendo import FakePendo
     from .relay import BROKEN, BUGS, Relay
     from .traffic import generate
 

@@ -41,7 +41,7 @@ MAX_EVENT_BYTES = 32 * 1024
 MAX_MESSAGE_ID_LENGTH = 100
 TIMESTAMP_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
 
-# Fields of `context` whose type the Spec fixes (spec/common.md, "Context").
+# Fields of `context` whose type Segment's Spec fixes (segment-docs src/connections/spec/common.md, "Context").
 _CONTEXT_OBJECTS = (
     "app",
     "campaign",

@@ -1,4 +1,4 @@
-"""Pendo records: what arrives on Pendo's wire, normalised (``spec/mapping.md``, "Records").
+"""Pendo records: what arrives on Pendo's wire, normalised (``docs/index.md``, "Records and views").
 
 - visitor: ``{"kind": "visitor", "id": str, "metadata": {...}}``
 - account: ``{"kind": "account", "id": str, "metadata": {...}, "parentAccountId": str | None}``

@@ -17,8 +17,8 @@ answered 5xx or could not be reached, so that Segment retries (events of a batch
 forwarded again: delivery is at least once); ``401`` for a missing or wrong signature; ``400`` for a body that
 is not JSON; ``413`` over 1 MiB; ``405`` for methods other than POST, PUT and PATCH.
 
->>> from pytest_segpendo.pendo import FakePendo
->>> from pytest_segpendo.segment import deliver
+>>> from pytest_segpendo.fakes import FakePendo
+>>> from pytest_segpendo.delivery import deliver
 >>> with FakePendo(track_secret="t") as pendo, Relay(pendo.url, track_secret="t", integration_key="k") as relay:
 ...     report = deliver([{"type": "track", "userId": "u1", "event": "Signed Up",
 ...                        "timestamp": "2026-01-05T09:00:00.000Z"}], relay.url)
@@ -54,7 +54,7 @@ from urllib.parse import urlsplit
 from werkzeug.wrappers import Request, Response
 
 from . import __version__
-from .server import ServerThread
+from .fakes.core.server import ServerThread
 
 __all__ = ["BROKEN", "BUGS", "MAX_BODY", "Relay", "main"]
 
@@ -312,7 +312,7 @@ def _answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = 
 class Relay:
     """The reference relay, served by werkzeug in a background thread; usable as a context manager.
 
-    ``pendo_url`` is Pendo's base URL (``https://app.pendo.io``, or a :class:`~pytest_segpendo.pendo.FakePendo`'s
+    ``pendo_url`` is Pendo's base URL (``https://app.pendo.io``, or a :class:`~pytest_segpendo.fakes.FakePendo`'s
     ``url``); ``track_secret`` is the app's Track Event shared secret, ``integration_key`` a write-enabled
     integration key; with ``secret`` (the webhook's shared secret) unsigned or badly signed webhooks are
     refused. ``bugs`` turns on bugs of :data:`BUGS`. ``timeout`` bounds each request to Pendo, in seconds.
@@ -377,7 +377,8 @@ class Relay:
         return self._server.running
 
     def check(self) -> None:
-        """Raise :class:`~pytest_segpendo.server.HandlerError` for an exception raised while handling a request."""
+        """Raise :class:`~pytest_segpendo.fakes.core.server.HandlerError` for an exception raised while handling a
+        request."""
         self._server.check()
 
     # -- HTTP ------------------------------------------------------------------------------------------------

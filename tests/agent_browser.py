@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from pytest_segpendo.server import ServerThread
+from pytest_segpendo.fakes.core.server import ServerThread
 
 ROOT = Path(__file__).resolve().parents[1]
 AGENT_JS = ROOT / "tests" / "node" / "node_modules" / "@pendo" / "agent" / "dist" / "pendo.module.js"

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_segpendo.pendo import FakePendo
-from pytest_segpendo.segment import FakeSegment
+from pytest_segpendo.fakes import FakePendo, FakeSegment
 from pytest_segpendo.traffic import generate_jsonl
 
 CLI = [sys.executable, "-m", "pytest_segpendo"]

@@ -344,7 +344,7 @@ def test_check_against_a_fake_that_is_not_running_is_a_usage_error() -> None:
 def test_remote_pendo_reads_a_fake_in_another_process_through_its_inspection_endpoints() -> None:
     import urllib.request
 
-    from pytest_segpendo.check import RemoteError, RemotePendo
+    from pytest_segpendo.fakes import RemoteError, RemotePendo
 
     with _serve() as urls:
         remote = RemotePendo(urls["pendo"])

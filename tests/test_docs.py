@@ -7,7 +7,7 @@
   example's README runs in the example's directory); it
   must exit 0, or N when the line ends in ``# exit N``; the lines under it are expected output, each of which
   must appear in the actual output in order (``...`` matches any lines);
-- ```json blocks must be JSON (docs/mapping.md's mapping file example also runs in tests/test_profiles.py);
+- ```json blocks must be JSON (docs/profiles.md's mapping file example also runs in tests/test_profiles.py);
 - ```yaml blocks must be YAML (tests/test_recipes.py runs the recipes' commands);
 - a ``# test_NAME.py: ARGS`` first line runs that file with ``pytest ARGS``;
 - ```text blocks are prose (synopses, sample output) and are not run; README's ```sh blocks are its two

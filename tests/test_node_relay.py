@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
+from pytest_segpendo.delivery import deliver
 from pytest_segpendo.events import timestamp_ms
-from pytest_segpendo.pendo import FakePendo
+from pytest_segpendo.fakes import FakePendo
 from pytest_segpendo.profiles import expect
-from pytest_segpendo.segment import deliver
 from pytest_segpendo.traffic import generate
 
 ROOT = Path(__file__).resolve().parent.parent

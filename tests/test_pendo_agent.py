@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from agent_browser import API_KEY, run_agent
 
-from pytest_segpendo.pendo import FakePendo
+from pytest_segpendo.fakes import FakePendo
 from pytest_segpendo.profiles.agent import Agent
 from pytest_segpendo.records import record_errors
 

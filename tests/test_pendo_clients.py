@@ -1,4 +1,4 @@
-"""Server-side calls made the way public Pendo clients make them (spec/pendo.md sources), against the fake."""
+"""Server-side calls made the way the public Pendo clients docs/pendo.md cites make them, against the fake."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from pytest_segpendo.pendo import FakePendo
+from pytest_segpendo.fakes import FakePendo
 
 TRACK_SECRET = "track-shared-secret"
 INTEGRATION_KEY = "integration-key-with-write"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from pytest_segpendo.pendo import GIF, FakePendo, decode_jzb, encode_jzb
+from pytest_segpendo.fakes.pendo import GIF, FakePendo, decode_jzb, encode_jzb
 
 NOW = int(time.time() * 1000)
 
@@ -535,7 +535,7 @@ def test_delay_and_dropped_connections(pendo: FakePendo) -> None:
     ],
 )
 def test_bad_fault_rules(pendo: FakePendo, rule: dict[str, Any], message: str) -> None:
-    from pytest_segpendo.faults import FaultError
+    from pytest_segpendo.fakes.core.faults import FaultError
 
     with pytest.raises(FaultError, match="^" + re.escape(message)):
         pendo.faults.add(**rule)

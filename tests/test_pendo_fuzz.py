@@ -14,7 +14,7 @@ import requests
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pytest_segpendo.pendo import FakePendo, encode_jzb
+from pytest_segpendo.fakes.pendo import FakePendo, encode_jzb
 
 json_values = st.recursive(
     st.none()

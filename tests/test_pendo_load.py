@@ -9,7 +9,7 @@ import threading
 import time
 from collections import Counter
 
-from pytest_segpendo.pendo import FakePendo, encode_jzb
+from pytest_segpendo.fakes.pendo import FakePendo, encode_jzb
 
 THREADS = 8
 PER_THREAD = 2000

@@ -405,9 +405,10 @@ def test_record_errors() -> None:
 # -- the generated reference page ----------------------------------------------------------------------------
 
 
-def test_docs_mapping_md_is_generated_from_the_profiles() -> None:
-    on_disk = (ROOT / "docs" / "mapping.md").read_text(encoding="utf-8")
-    assert on_disk == render(), "docs/mapping.md is stale: run `python -m pytest_segpendo.profiles.doc docs/mapping.md`"
+def test_docs_profiles_md_is_generated_from_the_profiles() -> None:
+    on_disk = (ROOT / "docs" / "profiles.md").read_text(encoding="utf-8")
+    stale = "docs/profiles.md is stale: run `python -m pytest_segpendo.profiles.doc docs/profiles.md`"
+    assert on_disk == render(), stale
     for name, cls in PROFILES.items():
         assert f"## Profile `{name}`" in on_disk
         for action in cls.action_specs:
@@ -419,7 +420,7 @@ def test_docs_mapping_md_is_generated_from_the_profiles() -> None:
 
 
 def test_the_mapping_file_example_in_the_docs_works() -> None:
-    text = (ROOT / "docs" / "mapping.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "profiles.md").read_text(encoding="utf-8")
     block = re.search(r"```json\n(.*?)```", text, re.S)
     assert block
     mapping = UserMapping.from_json(json.loads(block.group(1)))

@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
-from pytest_segpendo.pendo import FakePendo
+from pytest_segpendo.delivery import deliver
+from pytest_segpendo.fakes import FakePendo
 from pytest_segpendo.profiles import expect, get_profile
 from pytest_segpendo.records import account_record, visitor_record
 from pytest_segpendo.relay import BROKEN, BUGS, MAX_BODY, Relay
-from pytest_segpendo.segment import deliver
 from pytest_segpendo.traffic import generate
 from pytest_segpendo.verify import compare
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from pytest_segpendo.segment import FakeSegment
+from pytest_segpendo.fakes import FakeSegment
 from pytest_segpendo.traffic import generate
 
 ROOT = Path(__file__).resolve().parents[1]

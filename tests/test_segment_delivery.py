@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 from werkzeug.wrappers import Request, Response
 
+from pytest_segpendo.delivery import DeliveryError, DeliveryReport, deliver, sign
+from pytest_segpendo.fakes import FakePendo, FakeSegment
+from pytest_segpendo.fakes.core.server import ServerThread
 from pytest_segpendo.mapping import js_dumps
-from pytest_segpendo.pendo import FakePendo
-from pytest_segpendo.segment import DeliveryReport, FakeSegment, deliver, sign
-from pytest_segpendo.segment.delivery import DeliveryError
-from pytest_segpendo.server import ServerThread
 from pytest_segpendo.traffic import generate
 
 

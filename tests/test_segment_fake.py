@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from pytest_segpendo.segment import FakeSegment
+from pytest_segpendo.fakes import FakeSegment
 from pytest_segpendo.traffic import generate
 
 

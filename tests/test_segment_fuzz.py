@@ -14,7 +14,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_segpendo.segment import FakeSegment
+from pytest_segpendo.fakes import FakeSegment
 
 json_values = st.recursive(
     st.none()

@@ -8,7 +8,7 @@ import socket
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from pytest_segpendo.server import HandlerError, ServerThread
+from pytest_segpendo.fakes.core.server import HandlerError, ServerThread
 
 
 @Request.application

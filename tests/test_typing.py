@@ -20,9 +20,9 @@ USER_CODE = """
 import json
 from typing import Any
 
-from pytest_segpendo.pendo import FakePendo
+from pytest_segpendo.fakes import FakePendo
 from pytest_segpendo.profiles import expect
-from pytest_segpendo.segment import deliver
+from pytest_segpendo.delivery import deliver
 from pytest_segpendo.traffic import generate
 from pytest_segpendo.verify import DiffOptions, Matcher, compare, diff
 
@@ -95,7 +95,7 @@ def check_deliver_and_expect() -> None:
 
 # Misuse that mypy must refuse: proof that the user sees the package's types, not Any.
 MISUSE = """
-from pytest_segpendo.pendo import FakePendo
+from pytest_segpendo.fakes import FakePendo
 from pytest_segpendo.traffic import generate
 from pytest_segpendo.verify import diff
 

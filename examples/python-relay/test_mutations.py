@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from pytest_segpendo.delivery import deliver
 from pytest_segpendo.relay import BUGS
-from pytest_segpendo.segment import deliver
 from pytest_segpendo.traffic import generate
 from pytest_segpendo.verify import ABSENT, DiffReport
 

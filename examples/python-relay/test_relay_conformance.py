@@ -21,7 +21,7 @@ def test_edge_cases_in_webhooks_actions_batches(segpendo, relay):
 
 
 def test_forged_webhooks_are_refused(segpendo, relay):
-    from pytest_segpendo.segment import deliver
+    from pytest_segpendo.delivery import deliver
 
     forged = deliver(segpendo.events[:5], relay.url, "webhook", secret="not-the-secret", max_attempts=1)
     assert forged.failed == 5 and {f.status for f in forged.failures} == {401}

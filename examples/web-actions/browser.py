@@ -36,8 +36,8 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from pytest_segpendo.events import timestamp_ms
+from pytest_segpendo.fakes.core.server import ServerThread
 from pytest_segpendo.mapping.js import js_string, js_truthy
-from pytest_segpendo.server import ServerThread
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

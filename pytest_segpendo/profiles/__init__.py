@@ -62,5 +62,5 @@ def expect(
     settings: Mapping[str, Any] | None = None,
     mapping: UserMapping | str | None = None,
 ) -> Expectation:
-    """The Pendo records ``events`` should produce under ``profile`` (see ``docs/mapping.md``)."""
+    """The Pendo records ``events`` should produce under ``profile`` (see ``docs/profiles.md``)."""
     return get_profile(profile, settings, mapping).expect(events)

@@ -1,4 +1,4 @@
-"""Write ``docs/mapping.md`` from the profile definitions: ``python -m pytest_segpendo.profiles.doc``.
+"""Write ``docs/profiles.md`` from the profile definitions: ``python -m pytest_segpendo.profiles.doc``.
 
 The page is generated, never edited by hand; ``tests/test_profiles.py`` fails when it is stale.
 """
@@ -14,7 +14,7 @@ from . import PROFILES
 
 HEADER = """# Mapping reference
 
-<!-- Generated from the profile definitions by `python -m pytest_segpendo.profiles.doc > docs/mapping.md`.
+<!-- Generated from the profile definitions by `python -m pytest_segpendo.profiles.doc > docs/profiles.md`.
      Do not edit: tests/test_profiles.py fails when this page and the code disagree. -->
 
 What each reference profile says Pendo should receive for Segment events. A profile's actions are described

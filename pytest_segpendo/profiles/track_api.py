@@ -16,7 +16,7 @@ def P(path: str) -> dict[str, str]:
 
 
 TRACK_SOURCE = "Pendo Track Events API (support.pendo.io 360032294291; Tealium connector field table)"
-META_SOURCE = "Pendo v1 Metadata API, bulk set values (spec/pendo.md 2.1)"
+META_SOURCE = "Pendo v1 Metadata API, bulk set values: POST /api/v1/metadata/{kind}/{group}/value (docs/pendo.md)"
 
 TRACK_EVENT = ActionSpec(
     name="trackEvent",
@@ -101,7 +101,7 @@ class TrackApiProfile(Profile):
         "Stateless: each Segment track event is one Track Events API call. The exact mapping Pendo's article "
         "prescribes could not be read; this is the toolkit's documented default and every field can be overridden."
     )
-    sources: tuple[str, ...] = ("spec/mapping.md, profile track-api", TRACK_SOURCE)
+    sources: tuple[str, ...] = (TRACK_SOURCE,)
     settings_spec = {
         "anonymousTracks": Setting(
             "skip",
@@ -184,7 +184,7 @@ class TrackApiMetadataProfile(TrackApiProfile):
         "The track-api profile, and identify/group calls written to Pendo's Metadata API "
         "(`create=true`), merged by Pendo field by field."
     )
-    sources = ("spec/mapping.md, profile track-api+metadata", TRACK_SOURCE, META_SOURCE)
+    sources = (TRACK_SOURCE, META_SOURCE)
     action_specs = (TRACK_EVENT, VISITOR_METADATA, ACCOUNT_METADATA)
     hints = CompareHints(view="state", timestamp_tolerance_ms=0)
     ignored_note = "page, screen and alias produce nothing."

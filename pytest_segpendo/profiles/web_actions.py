@@ -134,7 +134,7 @@ class WebActionsProfile(Profile):
     )
     sources = (
         "segmentio/action-destinations packages/browser-destinations/destinations/pendo-web-actions (2026-08 head)",
-        "@pendo/agent 2.291.4, observed in headless Chromium (spec/pendo.md section 5)",
+        "@pendo/agent 2.291.4, observed in headless Chromium (tests/test_pendo_agent.py)",
     )
     settings_spec = {
         "disableUserTraitsOnLoad": Setting(False, "initialize Pendo on page load without the user's traits"),

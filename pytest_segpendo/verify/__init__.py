@@ -83,7 +83,7 @@ def observed_from(source: Any) -> Observed:
     if isinstance(source, Observed):
         return source
     inspection = getattr(source, "inspection", None)
-    if callable(inspection):  # a fake in another process (pytest_segpendo.check.RemotePendo)
+    if callable(inspection):  # a fake in another process (pytest_segpendo.fakes.RemotePendo)
         return observed_from(inspection())
     if isinstance(source, Mapping):
         return Observed(

@@ -1,6 +1,6 @@
 """Match expected and observed Pendo records and classify every difference.
 
-The matching, per view (``spec/mapping.md``):
+The matching, per view (``docs/verify.md``):
 
 - **state**: visitors, accounts and parent accounts after merging their writes, matched by kind and id;
 - **stream**: every metadata write, a multiset per kind and id;

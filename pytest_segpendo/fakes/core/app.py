@@ -16,9 +16,9 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map
 from werkzeug.wrappers import Request, Response
 
+from ...jsonl import loads
 from .faults import FaultError, Faults
 from .httpkit import BadRequest, json_response
-from .jsonl import loads
 from .server import ServerThread
 
 __all__ = ["FakeApp", "FakeServer", "RequestJournal"]
@@ -66,7 +66,8 @@ class RequestJournal:
             self.active -= 1
 
     def activity(self) -> tuple[int, int]:
-        """``(requests seen so far, requests being handled)``: what :func:`~pytest_segpendo.check.settle` watches."""
+        """``(requests seen so far, requests being handled)``, what
+        :func:`~pytest_segpendo.conformance.settle` watches."""
         with self.lock:
             return self.seen, self.active
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from .jsonl import dumps_bytes, loads
+from ...jsonl import dumps_bytes, loads
 
 __all__ = ["BadRequest", "inflate", "json_response", "read_body", "read_json"]
 

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import __version__
-from ..mapping import UNDEFINED, CompiledMapping, js_dumps
+from . import __version__
+from .mapping import UNDEFINED, CompiledMapping, js_dumps
 
 __all__ = ["VIAS", "DeliveryError", "DeliveryReport", "Failure", "deliver", "sign"]
 

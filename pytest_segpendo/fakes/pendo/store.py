@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..fakeapp import RequestJournal
-from ..records import Record, record_key, state_view
+from ...records import Record, record_key, state_view
+from ..core.app import RequestJournal
 
 __all__ = ["PendoStore"]
 

@@ -1,7 +1,7 @@
 """A fake Pendo server: every way data reaches Pendo (agent beacons, Track Events API, Metadata API, the
 classic Segment webhook), decoded into records, faithful to real clients. See ``docs/pendo.md``.
 
->>> from pytest_segpendo.pendo import FakePendo
+>>> from pytest_segpendo.fakes import FakePendo
 >>> with FakePendo(track_secret="s3cret") as pendo:
 ...     pendo.url.startswith("http://127.0.0.1:")
 True
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..fakeapp import FakeServer
-from ..records import Record
-from ..server import ServerThread
+from ...records import Record
+from ..core.app import FakeServer
+from ..core.server import ServerThread
 from .app import GIF, ROUTES, PendoApp, PendoConfig
 from .decode import decode_jzb, encode_jzb
 

@@ -12,12 +12,12 @@ from urllib.parse import unquote
 from werkzeug.routing import Map, PathConverter, Rule
 from werkzeug.wrappers import Request, Response
 
-from ..events import validate_event
-from ..fakeapp import FakeApp
-from ..faults import Faults
-from ..httpkit import BadRequest, json_response, read_body, read_json
-from ..jsonl import loads
-from ..profiles.classic import ClassicProfile
+from ...events import validate_event
+from ...jsonl import loads
+from ...profiles.classic import ClassicProfile
+from ..core.app import FakeApp
+from ..core.faults import Faults
+from ..core.httpkit import BadRequest, json_response, read_body, read_json
 from .decode import (
     AGENT_RECORD_TYPES,
     agent_records,

@@ -1,7 +1,7 @@
-"""The Segment side: a fake Segment Tracking API that real Segment libraries post to, and delivery of events
-to a system under test in Segment's own wire formats. See ``docs/segment.md``.
+"""The fake Segment Tracking API that real Segment libraries post to (``docs/segment.md``). Delivery of events
+to a system under test, in Segment's wire formats, is :mod:`pytest_segpendo.delivery`.
 
->>> from pytest_segpendo.segment import FakeSegment
+>>> from pytest_segpendo.fakes import FakeSegment
 >>> with FakeSegment(write_key="wk") as segment:
 ...     segment.url.startswith("http://127.0.0.1:")
 True
@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..fakeapp import FakeServer
-from ..profiles import Expectation, UserMapping, expect
-from ..server import ServerThread
+from ...profiles import Expectation, UserMapping, expect
+from ..core.app import FakeServer
+from ..core.server import ServerThread
 from .app import ROUTES, SegmentApp, SegmentConfig
-from .delivery import VIAS, DeliveryReport, deliver, sign
+from .store import SegmentStore
 
-__all__ = ["ROUTES", "VIAS", "DeliveryReport", "FakeSegment", "SegmentApp", "SegmentConfig", "deliver", "sign"]
+__all__ = ["ROUTES", "FakeSegment", "SegmentApp", "SegmentConfig", "SegmentStore"]
 
 
 class FakeSegment(FakeServer):

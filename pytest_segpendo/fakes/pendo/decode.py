@@ -1,6 +1,6 @@
 """Decoding what reaches Pendo into records, with the field named in every refusal.
 
-- agent beacons: ``jzb`` = base64url (no padding) of zlib-deflated JSON, an array of events (spec/pendo.md 3.3);
+- agent beacons: ``jzb`` = base64url (no padding) of zlib-deflated JSON, an array of events (docs/pendo.md, "Routes");
 - Track Events API bodies (``POST /data/track``);
 - Metadata API bodies (``POST .../metadata/{kind}/{group}/value``).
 """
@@ -12,11 +12,11 @@ import binascii
 import re
 from typing import Any
 
-from ..httpkit import BadRequest, inflate
-from ..jsonl import dumps_bytes, loads
-from ..mapping.js import js_string
-from ..profiles.agent import DELIMITER, is_valid_id
-from ..records import Record
+from ...jsonl import dumps_bytes, loads
+from ...mapping.js import js_string
+from ...profiles.agent import DELIMITER, is_valid_id
+from ...records import Record
+from ..core.httpkit import BadRequest, inflate
 
 _B64URL = re.compile(rb"[A-Za-z0-9_-]*={0,2}")
 PROPERTY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
