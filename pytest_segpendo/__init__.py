@@ -16,6 +16,7 @@ from .events import (
     ValidationReport,
     check_event,
     normalise,
+    require_valid_event,
     validate_event,
     validate_lines,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "ValidationReport",
     "__version__",
     "check_event",
+    "require_valid_event",
     "dumps",
     "generate",
     "generate_jsonl",

@@ -574,8 +574,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 reproduce=f"segpendo demo --seed {args.seed} --count {args.count}"
                 + "".join(f" --bug {b}" for b in relay_bugs),
             )
-            relay.check()
-            pendo.check()
+            relay.raise_errors()
+            pendo.raise_errors()
         assert result.delivery is not None
         print(result.delivery.summary())
         print(result.report.format())

@@ -26,6 +26,7 @@ __all__ = [
     "LineReport",
     "ValidationReport",
     "check_event",
+    "require_valid_event",
     "event_size",
     "is_iso8601",
     "normalise",
@@ -84,7 +85,7 @@ class EventError:
 
 
 class InvalidEvent(ValueError):
-    """Raised by :func:`check_event`; ``errors`` holds every broken rule."""
+    """Raised by :func:`require_valid_event`; ``errors`` holds every broken rule."""
 
     def __init__(self, errors: list[EventError]):
         self.errors = errors
@@ -326,12 +327,20 @@ def validate_event(event: Any, size_bound: int | None = None) -> list[EventError
     return errors
 
 
-def check_event(event: Any) -> Any:
+def require_valid_event(event: Any) -> Any:
     """Return ``event`` unchanged when valid; raise :class:`InvalidEvent` listing every broken rule."""
     errors = validate_event(event)
     if errors:
         raise InvalidEvent(errors)
     return event
+
+
+def check_event(event: Any) -> Any:
+    """Deprecated name of :func:`require_valid_event`."""
+    import warnings
+
+    warnings.warn("check_event() is deprecated: use require_valid_event()", DeprecationWarning, stacklevel=2)
+    return require_valid_event(event)
 
 
 @dataclass

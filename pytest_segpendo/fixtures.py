@@ -51,7 +51,7 @@ def _segpendo_segment_server() -> Iterator[FakeSegment]:
 def _watch(request: pytest.FixtureRequest, fake: Any) -> None:
     """Reset the fake for this test, and make errors raised in its threads fail this test."""
     try:
-        fake.check()  # an error left by an earlier test that already failed
+        fake.raise_errors()  # an error left by an earlier test that already failed
     except Exception:
         pass
     fake.reset()

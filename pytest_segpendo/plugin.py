@@ -64,12 +64,12 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     except BaseException as exc:
         for fake in item.stash.get(_FAKES_KEY, []):
             try:
-                fake.check()
+                fake.raise_errors()
             except Exception as handler_error:
                 raise handler_error from exc
         raise
     for fake in item.stash.get(_FAKES_KEY, []):
-        fake.check()
+        fake.raise_errors()
     return result
 
 

@@ -376,10 +376,10 @@ class Relay:
     def running(self) -> bool:
         return self._server.running
 
-    def check(self) -> None:
+    def raise_errors(self) -> None:
         """Raise :class:`~pytest_segpendo.fakes.core.server.HandlerError` for an exception raised while handling a
         request."""
-        self._server.check()
+        self._server.raise_errors()
 
     # -- HTTP ------------------------------------------------------------------------------------------------
     def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

@@ -131,7 +131,7 @@ def run_agent(
             ]
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
             app.finished.wait(5)
-            pages.check()
+            pages.raise_errors()
     finally:
         shutil.rmtree(profile, ignore_errors=True)
     if app.done is None:

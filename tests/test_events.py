@@ -10,10 +10,10 @@ import pytest
 from pytest_segpendo.events import (
     MAX_EVENT_BYTES,
     InvalidEvent,
-    check_event,
     event_size,
     is_iso8601,
     normalise,
+    require_valid_event,
     validate_event,
 )
 
@@ -180,13 +180,13 @@ def test_iso8601_forms_refused(text: str) -> None:
     assert not is_iso8601(text)
 
 
-def test_check_event_raises_with_every_error() -> None:
+def test_require_valid_event_raises_with_every_error() -> None:
     with pytest.raises(InvalidEvent) as info:
-        check_event({"type": "group"})
+        require_valid_event({"type": "group"})
     assert [str(e) for e in info.value.errors] == ["group: userId or anonymousId required", "group.groupId: required"]
     assert str(info.value) == "group: userId or anonymousId required; group.groupId: required"
     ok = BASE["track"]
-    assert check_event(ok) is ok
+    assert require_valid_event(ok) is ok
 
 
 def test_normalise_fills_what_libraries_fill_without_touching_input() -> None:
@@ -225,3 +225,11 @@ def test_normalise_keeps_fields_already_present() -> None:
     fresh = normalise({"type": "identify", "userId": "u"}, library={"name": "analytics-node", "version": "3.1.0"})
     assert fresh["context"]["library"] == {"name": "analytics-node", "version": "3.1.0"}
     assert len(fresh["messageId"]) == 36 and fresh["messageId"][14] == "4"
+
+
+def test_the_old_name_check_event_warns_and_still_works() -> None:
+    from pytest_segpendo import check_event
+
+    ok = {"type": "track", "userId": "u1", "event": "E"}
+    with pytest.warns(DeprecationWarning, match="require_valid_event"):
+        assert check_event(ok) is ok

@@ -52,7 +52,7 @@ def node() -> str:
 def pendo() -> Iterator[FakePendo]:
     with FakePendo(track_secret=TRACK_SECRET, integration_key=INTEGRATION_KEY) as fake:
         yield fake
-        fake.check()
+        fake.raise_errors()
 
 
 @contextmanager

@@ -106,7 +106,7 @@ def test_real_agent_against_the_fake(name: str) -> None:
     scenario = SCENARIOS[name]
     with FakePendo(api_key=API_KEY) as pendo:
         done = run_agent(scenario["calls"], pendo.url, guides=scenario["guides"])
-        pendo.check()
+        pendo.raise_errors()
         observed = pendo.records()
         journal = pendo.requests()
         assert pendo.rejected == [], pendo.rejected

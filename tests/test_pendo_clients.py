@@ -21,7 +21,7 @@ INTEGRATION_KEY = "integration-key-with-write"
 def pendo() -> Iterator[FakePendo]:
     with FakePendo(track_secret=TRACK_SECRET, integration_key=INTEGRATION_KEY) as fake:
         yield fake
-        fake.check()
+        fake.raise_errors()
 
 
 def test_a_requests_session_client_posting_track_events(pendo: FakePendo) -> None:

@@ -25,7 +25,7 @@ def pendo() -> Iterator[FakePendo]:
         api_key="key1", integration_key="int1", track_secret="sec1", max_body=64 * 1024, max_decompressed=256 * 1024
     ) as fake:
         yield fake
-        fake.check()
+        fake.raise_errors()
 
 
 def meta(vid: str, seq: int, **visitor: Any) -> dict[str, Any]:

@@ -109,7 +109,7 @@ def check(pendo: FakePendo, response: requests.Response, read: bool = False) -> 
         assert response.json()["error"], "a refusal names its reason"
         if not (read and response.status_code == 404):  # "not found" answers a read; it refuses nothing
             assert pendo.rejected[-1]["reason"] == response.json()["error"]
-    pendo.check()
+    pendo.raise_errors()
 
 
 @SETTINGS

@@ -121,7 +121,7 @@ def test_concurrent_mixed_load_loses_nothing() -> None:
             th.start()
         for th in threads:
             th.join(DEADLINE_S + 30)
-        pendo.check()
+        pendo.raise_errors()
         total = sum(results, Counter())
         snapshot = pendo.app.store.snapshot()
         journal = pendo.requests()

@@ -79,7 +79,7 @@ EXPECTED = expect(TRAFFIC, PROFILE)
 def pendo() -> Iterator[FakePendo]:
     with FakePendo(track_secret=TRACK_SECRET, integration_key=INTEGRATION_KEY) as fake:
         yield fake
-        fake.check()
+        fake.raise_errors()
 
 
 def relay_for(pendo: FakePendo, **options: Any) -> Relay:
@@ -131,7 +131,7 @@ def test_the_traffic_has_what_the_bugs_need() -> None:
 def test_webhooks_give_exactly_what_the_profile_predicts(pendo: FakePendo) -> None:
     with relay_for(pendo) as relay:
         report = deliver(TRAFFIC, relay.url, "webhook", secret=SECRET)
-        relay.check()
+        relay.raise_errors()
     assert report.ok, report.format()
     assert report.requests == len(TRAFFIC) and report.retried == 0
     assert pendo.records("state") == EXPECTED.state
@@ -152,7 +152,7 @@ def test_webhooks_give_exactly_what_the_profile_predicts(pendo: FakePendo) -> No
 def test_webhooks_actions_batches_signed_on_their_first_item(pendo: FakePendo) -> None:
     with relay_for(pendo) as relay:
         report = deliver(TRAFFIC, relay.url, "webhook-actions", secret=SECRET, batch_size=20)
-        relay.check()
+        relay.raise_errors()
     assert report.ok, report.format()
     assert report.requests == -(-len(TRAFFIC) // 20)
     assert pendo.records("state") == EXPECTED.state
@@ -236,7 +236,7 @@ def test_ids_timestamps_and_context_the_way_the_profile_reads_them(pendo: FakePe
     assert [r["visitorId"] for r in expected.stream[:5]] == ["1", "1.5", "12345678901234567000", "1e+21", "0"]
     with relay_for(pendo, secret=None) as relay:
         report = deliver(events, relay.url, "webhook")
-        relay.check()
+        relay.raise_errors()
     assert report.ok, report.format()
     assert pendo.records() == expected.stream
     assert pendo.rejected == []
@@ -294,7 +294,7 @@ def test_forged_unsigned_and_tampered_webhooks_are_refused_and_forward_nothing(p
                 {"X-Signature": signature(compact(events[0]))},
             ),
         ]
-        relay.check()
+        relay.raise_errors()
     for report in (forged, unsigned, batch):
         assert report.failed == report.events and report.acknowledged == 0
         assert {f.status for f in report.failures} == {401}
@@ -324,7 +324,7 @@ def test_bad_bodies_and_methods(pendo: FakePendo) -> None:
         assert status == 200 and answer["forwarded"] == 0
         status, answer = signed(compact([1, {"type": "page"}]))
         assert status == 200 and answer["ignored"] == 2
-        relay.check()
+        relay.raise_errors()
     assert pendo.requests() == []
 
 
@@ -333,7 +333,7 @@ def test_pendo_5xx_answers_502_and_segment_retries(pendo: FakePendo) -> None:
     pendo.faults.add(route="metadata", status=500, nth=3, count=1)
     with relay_for(pendo) as relay:
         report = deliver(TRAFFIC[:80], relay.url, "webhook", secret=SECRET, backoff=0.01)
-        relay.check()
+        relay.raise_errors()
     assert report.ok and report.retried == 3
     assert pendo.records("state") == expect(TRAFFIC[:80], PROFILE).state
 
@@ -344,7 +344,7 @@ def test_pendo_4xx_is_answered_200_with_a_note(pendo: FakePendo) -> None:
         body = compact(events)
         status, answer = post(relay.url, body)
         report = deliver(events, relay.url, "webhook")
-        relay.check()
+        relay.raise_errors()
     assert report.ok and report.retried == 0
     assert status == 200 and answer["refused"] and "not retried" in answer["note"]
     assert {(r["path"], r["status"]) for r in answer["refused"]} == {("/data/track", 403)}
@@ -358,7 +358,7 @@ def test_pendo_unreachable_answers_502() -> None:
         url = gone.url
     with Relay(url, track_secret="t", integration_key="k") as relay:
         status, answer = post(relay.url, compact(DIGIT_IDS[0]))
-        relay.check()
+        relay.raise_errors()
     assert status == 502 and "could not be reached" in answer["error"]
 
 
@@ -500,7 +500,7 @@ BUG_EXPECTATIONS: dict[str, Callable[[dict[str, Any]], list[Record]]] = {
 def test_each_bug_changes_only_what_it_names(pendo: FakePendo, bug: str) -> None:
     with relay_for(pendo, bugs=[bug]) as relay:
         report = deliver(TRAFFIC, relay.url, "webhook", secret=SECRET)
-        relay.check()
+        relay.raise_errors()
     assert report.ok, report.format()
     observed = pendo.records()
     assert observed != EXPECTED.stream, f"{bug}: the traffic does not show this bug"
@@ -538,7 +538,7 @@ def test_bug_examples_spelled_out(pendo: FakePendo) -> None:
 def test_unsigned_accepted_forwards_forged_webhooks(pendo: FakePendo) -> None:
     with relay_for(pendo, bugs=["unsigned-accepted"]) as relay:
         forged = deliver(TRAFFIC, relay.url, "webhook", secret="forger")
-        relay.check()
+        relay.raise_errors()
     assert forged.ok
     assert pendo.records("state") == EXPECTED.state  # what a forger sent is in Pendo
 
@@ -547,7 +547,7 @@ def test_batch_truncated_forwards_the_first_event_of_each_batch(pendo: FakePendo
     with relay_for(pendo, bugs=["batch-truncated"]) as relay:
         report = deliver(TRAFFIC, relay.url, "webhook-actions", secret=SECRET, batch_size=20)
         single = deliver(TRAFFIC[:30], relay.url, "webhook", secret=SECRET)
-        relay.check()
+        relay.raise_errors()
     assert report.ok and single.ok
     firsts = TRAFFIC[::20]
     assert pendo.records() == expect(firsts, PROFILE).stream + expect(TRAFFIC[:30], PROFILE).stream

@@ -20,7 +20,7 @@ from pytest_segpendo.traffic import generate
 def segment() -> Iterator[FakeSegment]:
     with FakeSegment(write_key="wk") as fake:
         yield fake
-        fake.check()
+        fake.raise_errors()
 
 
 def basic(key: str) -> dict[str, str]:

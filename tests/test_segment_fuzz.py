@@ -73,7 +73,7 @@ def check(segment: FakeSegment, response: requests.Response) -> None:
         body = response.json()
         assert body["code"] and body["message"]
         assert segment.rejected[-1]["reason"] == body["message"]
-    segment.check()
+    segment.raise_errors()
 
 
 @SETTINGS

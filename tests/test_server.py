@@ -69,16 +69,16 @@ def test_stop_closes_idle_keep_alive_connections_and_frees_the_port() -> None:
         conn.getresponse()
 
 
-def test_an_error_in_a_handler_is_a_500_and_is_raised_by_check() -> None:
+def test_an_error_in_a_handler_is_a_500_and_is_raised_by_raise_errors() -> None:
     with ServerThread(echo) as server:
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
         conn.request("GET", "/boom")
         response = conn.getresponse()
-        assert response.status == 500 and b"check()" in response.read()
+        assert response.status == 500 and b"raise_errors()" in response.read()
         with pytest.raises(HandlerError, match="a bug in the handler") as info:
-            server.check()
+            server.raise_errors()
         assert isinstance(info.value.__cause__, ValueError)
-        server.check()  # reported once
+        server.raise_errors()  # reported once
         conn.request("GET", "/")
         assert conn.getresponse().status == 200, "the server keeps serving"
 

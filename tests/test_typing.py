@@ -76,7 +76,7 @@ def check_fake_pendo() -> None:
         status: int = pendo.rejected[0]["status"] if pendo.rejected else 0
         url: str = pendo.url
         print(records, status, url, pendo.warnings, pendo.duplicates)
-        pendo.check()
+        pendo.raise_errors()
 
 
 def check_deliver_and_expect() -> None:

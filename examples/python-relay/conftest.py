@@ -24,7 +24,7 @@ def relay(segpendo: Any, request: pytest.FixtureRequest) -> Iterator[Relay]:
         segpendo.pendo.url, track_secret=TRACK_SECRET, integration_key=INTEGRATION_KEY, secret=WEBHOOK_SECRET, bugs=bugs
     ) as running:
         yield running
-        running.check()
+        running.raise_errors()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -321,7 +321,7 @@ class Runner:
                     for f in futures:
                         f.cancel()
                     raise
-            pages.thread.check()
+            pages.thread.raise_errors()
         self._check_storage(results)
         return results
 

@@ -41,7 +41,7 @@ from .js import (
     utf16_len,
     utf16_units,
 )
-from .validate import check
+from .validate import validate_processed
 
 __all__ = [
     "CompiledMapping",
@@ -842,7 +842,7 @@ def _mapping_to_process(mapping: Any) -> Any:
 
 def validate_mapping(mapping: Any) -> None:
     """Raise :class:`MappingValidationError` listing every problem, as the engine's ``validate`` does."""
-    check(_mapping_to_process(mapping))
+    validate_processed(_mapping_to_process(mapping))
 
 
 class CompiledMapping:
@@ -853,7 +853,7 @@ class CompiledMapping:
     def __init__(self, mapping: Any):
         self.mapping = mapping
         processed = _mapping_to_process(mapping)
-        check(processed)
+        validate_processed(processed)
         self._node = _compile(processed)
 
     def __call__(self, data: Any = UNDEFINED) -> Any:

@@ -1,8 +1,8 @@
 """The mapping validator: ``validate.ts`` of ``@segment/actions-core``, message for message.
 
-:func:`check` takes a mapping as the engine processes it (after ``__segment_internal_directive`` is applied) and
-raises :class:`~pytest_segpendo.mapping.MappingValidationError` listing every problem; ``@liquid`` is refused with
-:class:`~pytest_segpendo.mapping.UnsupportedDirective`.
+:func:`validate_processed` takes a mapping as the engine processes it (after ``__segment_internal_directive``
+is applied) and raises :class:`~pytest_segpendo.mapping.MappingValidationError` listing every problem;
+``@liquid`` is refused with :class:`~pytest_segpendo.mapping.UnsupportedDirective`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .base import (
 )
 from .js import UNDEFINED, js_dumps, js_keys, real_type, utf16_len
 
-__all__ = ["check"]
+__all__ = ["validate_processed"]
 
 # -- validation ----------------------------------------------------------
 
@@ -255,7 +255,7 @@ def _find_liquid(mapping: Any, stack: list[str]) -> list[str] | None:
     return None
 
 
-def check(mapping: Any) -> None:
+def validate_processed(mapping: Any) -> None:
     where = _find_liquid(mapping, [])
     if where:
         raise UnsupportedDirective([f"/{'/'.join(where)} {LIQUID_REFUSAL}."])

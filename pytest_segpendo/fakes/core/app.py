@@ -19,7 +19,7 @@ from werkzeug.wrappers import Request, Response
 from ...jsonl import loads
 from .faults import FaultError, Faults
 from .httpkit import BadRequest, json_response
-from .server import ServerThread
+from .server import ServerThread, _deprecated
 
 __all__ = ["FakeApp", "FakeServer", "RequestJournal"]
 
@@ -286,9 +286,14 @@ class FakeServer:
         self.app.store.reset()
         self.app.faults.clear()
 
-    def check(self) -> None:
+    def raise_errors(self) -> None:
         """Raise, in this thread, an exception raised inside the server while handling a request."""
-        self.server.check()
+        self.server.raise_errors()
+
+    def check(self) -> None:
+        """Deprecated name of :meth:`raise_errors`."""
+        _deprecated("check()", "raise_errors()")
+        self.raise_errors()
 
     def activity(self) -> tuple[int, int]:
         """``(requests received so far, requests being handled now)``; the first never goes back to 0."""

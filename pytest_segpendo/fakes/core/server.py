@@ -27,6 +27,12 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _DRAIN_LIMIT = 1 << 20  # read at most this much of an unread request body to keep the connection
 
 
+def _deprecated(old: str, new: str) -> None:
+    import warnings
+
+    warnings.warn(f"{old} is deprecated: use {new}", DeprecationWarning, stacklevel=3)
+
+
 class HandlerError(RuntimeError):
     """An exception raised inside a fake's request handler, re-raised in the test's thread by ``check()``."""
 
@@ -113,7 +119,7 @@ class _Handler(WSGIRequestHandler):
             self.server.record_error(exc)
             status[:] = ["500 INTERNAL SERVER ERROR"]
             headers[:] = [("Content-Type", "application/json")]
-            body = b'{"error": "internal error in the fake server (see ServerThread.check())"}'
+            body = b'{"error": "internal error in the fake server (see ServerThread.raise_errors())"}'
 
         keep = self._keep_alive(counting, chunked)
         code_text, _, reason = status[0].partition(" ")
@@ -292,7 +298,12 @@ class ServerThread:
         return list(self._server.errors) if self._server else []
 
     def check(self) -> None:
-        """Raise :class:`HandlerError` for the first exception raised inside the app since the last check."""
+        """Deprecated name of :meth:`raise_errors`."""
+        _deprecated("ServerThread.check()", "raise_errors()")
+        self.raise_errors()
+
+    def raise_errors(self) -> None:
+        """Raise :class:`HandlerError` for the first exception raised inside the app since the last call."""
         server = self._server
         if server is None or not server.errors:
             return
