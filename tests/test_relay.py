@@ -8,6 +8,7 @@ import copy
 import hashlib
 import hmac
 import http.client
+import inspect
 import json
 import re
 import select
@@ -23,10 +24,12 @@ import pytest
 
 from pytest_segpendo.delivery import deliver
 from pytest_segpendo.fakes import FakePendo
+from pytest_segpendo.fakes.pendo import FixedClock
 from pytest_segpendo.profiles import expect, get_profile
 from pytest_segpendo.records import account_record, visitor_record
-from pytest_segpendo.relay import BROKEN, BUGS, MAX_BODY, Relay
-from pytest_segpendo.traffic import generate
+from pytest_segpendo.relay import BANK, BROKEN, BUGS, MAX_BODY, Bug, Relay, server
+from pytest_segpendo.relay.bugs import POINTS, Hooks
+from pytest_segpendo.traffic import DEFAULT_START_MS, generate
 from pytest_segpendo.verify import compare
 
 PROFILE = "track-api+metadata"
@@ -35,10 +38,20 @@ INTEGRATION_KEY = "int-key"
 SECRET = "segment-shared-secret"
 MIX = {"saas": 3, "edge": 1, "mobile": 1, "anonymous": 1}
 
-# Seed 1 reaches all 15 edge cases (unicode, nested traits, numeric ids, nulls, parent accounts...) in 351
-# events, among them a group whose groupId is already "parent::child" (see test_parent_child_account_id).
+# Seed 1 reaches the edge cases (unicode, nested traits, numeric ids, nulls, parent accounts...).
 GENERATED = generate(400, seed=1, mix=MIX)
-JOINED = [e for e in GENERATED if e.get("type") == "group" and "::" in str(e.get("groupId"))]
+# A group whose groupId is already "parent::child" (see test_parent_child_account_id).
+JOINED = [
+    {
+        "type": "group",
+        "userId": "u-joined",
+        "groupId": "org_parent::acc_child",
+        "traits": {"name": "Child Ltd", "plan": "pro"},
+        "messageId": "j1",
+        "timestamp": "2026-01-05T09:00:03.000Z",
+        "receivedAt": "2026-01-05T09:00:03.250Z",
+    }
+]
 # Ids that only digits make up, with leading zeros: what numeric-ids-as-numbers loses (the generator's
 # numeric ids are real numbers, which Pendo's API turns back into the same strings).
 DIGIT_IDS = [
@@ -77,7 +90,7 @@ EXPECTED = expect(TRAFFIC, PROFILE)
 
 @pytest.fixture
 def pendo() -> Iterator[FakePendo]:
-    with FakePendo(track_secret=TRACK_SECRET, integration_key=INTEGRATION_KEY) as fake:
+    with FakePendo(track_secret=TRACK_SECRET, integration_key=INTEGRATION_KEY, max_age_days=None) as fake:
         yield fake
         fake.raise_errors()
 
@@ -264,7 +277,6 @@ def test_what_pendo_would_refuse_is_not_sent(pendo: FakePendo) -> None:
 
 def test_parent_child_account_id(pendo: FakePendo) -> None:
     """A groupId already "parent::child" names its parent account, in the profile as in the fake's Metadata API."""
-    assert JOINED, "seed 1 has the edge case parent-accounts"
     with relay_for(pendo) as relay:
         assert deliver(JOINED, relay.url, "webhook", secret=SECRET).ok
     state = pendo.records("state")
@@ -376,6 +388,19 @@ def test_bugs_are_named_and_checked() -> None:
     }
     with pytest.raises(ValueError, match="http"):
         Relay("ftp://example.com", track_secret="t", integration_key="k")
+
+
+def test_each_bug_is_declared_once_at_one_hook_point() -> None:
+    """The bank is the one place a bug lives: the relay's code names none, and each bug changes one field of one
+    hook point (so it cannot reach into another bug's path)."""
+    assert list(BANK) == list(BUGS) and all(BANK[name].description == BUGS[name] for name in BUGS)
+    relay_code = inspect.getsource(server)
+    assert [name for name in BUGS if name in relay_code] == []
+    assert all(bug.field in POINTS[bug.point] and bug.breaks for bug in BANK.values())
+    with pytest.raises(ValueError, match="no hook point"):
+        Bug("typo", "a bug at a point the relay does not have", "x", "read", "userid", lambda value, event: value)
+    plain = Hooks()
+    assert plain.write("timestamp", 5, {}) == 5 and plain.check("signature", "bad") == "bad"
 
 
 Record = dict[str, Any]
@@ -519,7 +544,14 @@ def test_bug_examples_spelled_out(pendo: FakePendo) -> None:
 
     seconds = [r for r in run("seconds-timestamps") if r["kind"] == "track"]
     assert [r["timestamp"] for r in seconds] == [r["timestamp"] // 1000 for r in expected_tracks]
-    assert {w["rule"] for w in pendo.warnings} >= {"timestamp-old"}
+    on_the_day = FixedClock(DEFAULT_START_MS + 86_400_000)  # the traffic's own day: Pendo's 7-day rule applies
+    with (
+        FakePendo(track_secret=TRACK_SECRET, integration_key=INTEGRATION_KEY, clock=on_the_day) as dated,
+        relay_for(dated, bugs=["seconds-timestamps"]) as relay,
+    ):
+        assert deliver(DIGIT_IDS, relay.url, "webhook", secret=SECRET).ok
+    assert dated.records("state") and not [r for r in dated.records() if r["kind"] == "track"]
+    assert [d["rule"] for d in dated.dropped] == ["timestamp-too-old"]  # 1970: Pendo never processes it
     doubled = [r for r in run("double-send") if r["kind"] == "track"]
     assert doubled[0::2] == expected_tracks and doubled[1::2] == expected_tracks
     lost = {r["event"]: r["accountId"] for r in run("account-lost", DIGIT_IDS) if r["kind"] == "track"}
