@@ -89,7 +89,8 @@ def test_web_actions_every_identified_track_carries_the_current_visitor() -> Non
     for record, origin in zip(result.stream, result.origins):
         if record["kind"] == "track":
             event = events[origin]
-            expected = event["userId"] if event["userId"] else "_PENDO_T_" + event["anonymousId"]
+            # the traffic holds numeric userIds: analytics.js reads them back as strings
+            expected = str(event["userId"]) if event["userId"] else "_PENDO_T_" + event["anonymousId"]
             assert record["visitorId"] == expected
             assert record["event"] == event["event"] and record["properties"] == event["properties"]
     assert {i.type for i in result.ignored} == {"page"}
@@ -137,13 +138,124 @@ def test_web_actions_repeated_identical_identify_sends_nothing_more() -> None:
     assert result.origins == [0, 0, 0]
 
 
-def test_web_actions_events_without_anonymous_id_get_an_agent_made_anonymous_visitor() -> None:
+def test_web_actions_events_without_anonymous_id_get_a_made_up_anonymous_visitor() -> None:
+    """analytics.js makes up a random anonymousId: the visitor `_PENDO_T_<random>` is matched by pattern."""
     result = expect(
         [{"type": "track", "event": "Server Side", "userId": None, "timestamp": "2026-01-05T09:00:00.000Z"}],
         "web-actions",
     )
     assert result.stream[-1]["visitorId"] == "_PENDO_T_*"
     assert result.hints.anonymous_id_pattern
+
+
+# analytics.js's memory (analytics-next 1.84.3): the traffic event is the page's call; the destination gets the
+# event analytics.js builds from it. examples/web-actions checks these rules with the real analytics-next.
+
+
+def _call(kind: str, second: int, browser: str = "a", **fields: Any) -> dict[str, Any]:
+    return {"type": kind, "anonymousId": browser, "timestamp": f"2026-01-05T09:00:{second:02d}.000Z", **fields}
+
+
+def _metadata(result: Any, kind: str, record_id: str) -> list[dict[str, Any]]:
+    """The metadata writes of one visitor or account, in order, without the agent's empty identity writes."""
+    return [r["metadata"] for r in result.stream if r["kind"] == kind and r["id"] == record_id and r["metadata"]]
+
+
+def test_web_actions_identify_merges_the_remembered_traits_for_the_same_user() -> None:
+    events = [
+        _call("identify", 0, userId="u", traits={"email": "u@example.com", "plan": "free"}),
+        _call("identify", 1, userId="u", traits={"plan": "pro", "logins": 2}),  # only what changed
+        _call("identify", 2, userId=None, traits={"seen": True}),  # no user id: the remembered user
+    ]
+    result = expect(events, "web-actions")
+    assert _metadata(result, "visitor", "u") == [
+        {"email": "u@example.com", "plan": "free"},
+        {"email": "u@example.com", "plan": "pro", "logins": 2},
+        {"email": "u@example.com", "plan": "pro", "logins": 2, "seen": True},
+    ]
+
+
+def test_web_actions_another_user_id_replaces_the_traits_and_forgets_the_anonymous_id() -> None:
+    events = [
+        _call("identify", 0, userId="u1", traits={"email": "one@example.com", "role": "admin"}),
+        _call("identify", 1, userId="u2", traits={"email": "two@example.com"}),
+        _call("track", 2, userId="u2", event="Opened", properties={}),
+    ]
+    profile = get_profile("web-actions")
+    sent = profile.analytics_events(events)
+    assert [e["anonymousId"] for e in sent[:1]] == ["a"]
+    assert all("anonymousId" not in e for e in sent[1:])  # a random id analytics.js made up
+    assert sent[1]["traits"] == {"email": "two@example.com"}
+    result = expect(events, "web-actions")
+    assert _metadata(result, "visitor", "u2") == [{"email": "two@example.com"}]  # no `role` from u1
+
+
+def test_web_actions_group_keeps_parent_account_for_the_same_group_only() -> None:
+    parent = {"id": "p", "name": "Parent"}
+    events = [
+        _call("identify", 0, userId="u", traits={}),
+        _call("group", 1, userId="u", groupId="g", traits={"name": "Child", "parentAccount": parent}),
+        _call("group", 2, userId="u", groupId="g", traits={"seats": 5}),  # parentAccount remembered
+        _call("track", 3, userId="u", event="Seat Added", properties={}),
+        _call("group", 4, userId="u", groupId="h", traits={"name": "Other"}),  # another group: traits reset
+    ]
+    result = expect(events, "web-actions")
+    accounts = [(r["id"], r["metadata"]) for r in result.stream if r["kind"] == "account" and r["metadata"]]
+    assert accounts == [("p::g", {"name": "Child"}), ("p::g", {"name": "Child", "seats": 5}), ("h", {"name": "Other"})]
+    (track,) = [r for r in result.stream if r["kind"] == "track"]
+    assert track["accountId"] == "p::g"
+
+
+def test_web_actions_numeric_ids_come_back_as_strings_and_stay_the_same_user() -> None:
+    events = [
+        _call("track", 0, userId=7, event="Known Already", properties={}),  # analytics.js already knew user 7
+        _call("identify", 1, userId=7, traits={"a": 1}),
+        _call("identify", 2, userId="7", traits={"b": 2}),
+    ]
+    sent = get_profile("web-actions").analytics_events(events)
+    assert [e["userId"] for e in sent] == ["7", "7", "7"]
+    assert sent[2]["traits"] == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize("properties", [["a", "list"], "text", 12, None, True])
+def test_web_actions_track_properties_that_are_not_an_object_arrive_empty(properties: Any) -> None:
+    result = expect([_call("track", 0, event="Clicked", properties=properties)], "web-actions")
+    assert result.stream[-1]["kind"] == "track" and result.stream[-1]["properties"] == {}
+
+
+@pytest.mark.parametrize("name", ["", None, 42, ["x"]])
+def test_web_actions_track_without_a_name_is_refused_by_analytics_js(name: Any) -> None:
+    event = _call("track", 0, event=name, properties={"x": 1})
+    if name is None:
+        del event["event"]
+    result = expect([event], "web-actions")
+    assert [r["kind"] for r in result.stream] == ["visitor"]  # the page load only
+    (ignored,) = result.ignored
+    assert "analytics.js refuses a track without an event name" in ignored.reason and "Event missing" in ignored.reason
+
+
+def test_web_actions_analytics_events_match_the_golden_sent_events() -> None:
+    """The golden cases that say what analytics.js hands the destination (`sent`, checked in the browser)."""
+    cases = [c for _, c in CASES if "sent" in c]
+    assert len(cases) >= 8
+    for case in cases:
+        built = get_profile("web-actions").analytics_events(case["events"])
+        assert [_sent(e) for e in built] == case["sent"], case["name"]
+
+
+def _sent(event: Any) -> Any:
+    """The fields of an analytics.js event that the destination's default mappings read (as the golden `sent`)."""
+    if not isinstance(event, dict):
+        return None
+    out = {"type": event["type"], "userId": event.get("userId")}
+    for key in {"identify": ("traits",), "group": ("groupId", "traits"), "track": ("event", "properties")}.get(
+        event["type"], ()
+    ):
+        out[key] = event.get(key)
+    context = event.get("context")
+    if event["type"] == "identify" and isinstance(context, dict) and context.get("groupId") is not None:
+        out["contextGroupId"] = context["groupId"]
+    return out
 
 
 # -- settings, mappings, errors ----------------------------------------------------------------------------

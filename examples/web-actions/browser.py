@@ -1,11 +1,13 @@
-"""A small driver: Segment events of browsers -> visits of page.html in headless Chromium, real Pendo agent.
+"""A small driver: Segment events of browsers -> visits of page.html in headless Chromium, with the real
+analytics.js (npm ``@segment/analytics-next``) and the real Pendo agent (npm ``@pendo/agent``).
 
-- The page, destination.js and the Pendo agent (npm ``@pendo/agent``, ``dist/pendo.module.js``) are served from
-  127.0.0.1 by one server for the whole run: localStorage belongs to an origin (host and port), so a returning
-  browser must find the page at the same address.
+- The page, destination.js, analytics-next's browser bundle (``dist/umd/index.js`` and its chunks) and the agent
+  (``dist/pendo.module.js``) are served from 127.0.0.1 by one server for the whole run: localStorage belongs to
+  an origin (host and port), so a returning browser must find the page at the same address. Nothing else is
+  reachable: Chromium resolves no host name, and the driver fails a visit whose page reached any other address.
 - Each browser (events sharing an ``anonymousId``) gets its own Chromium profile (``--user-data-dir``), kept
-  between its visits: analytics.js's memory (user and group ids and traits) and the agent's (its visitor,
-  account and last metadata) are in localStorage, as in a returning user's browser.
+  between its visits: analytics.js's memory (user and group ids and traits, kept by analytics-next itself) and
+  the agent's (its visitor, account and last metadata) are in localStorage, as in a returning user's browser.
 - A visit is one page load, one Chromium run: a browser's first event, and its first event after 30 minutes
   without one (the ``web-actions`` profile's default ``pageLoads: visit``; ``page`` also loads at every page
   call). Events of mobile and server sources never reach a browser and are left out.
@@ -46,7 +48,14 @@ AGENT_JS = Path(
     os.environ.get("SEGPENDO_PENDO_AGENT")
     or ROOT / "tests" / "node" / "node_modules" / "@pendo" / "agent" / "dist" / "pendo.module.js"
 )
+# analytics.js: $SEGPENDO_ANALYTICS_NEXT (a folder holding analytics-next's browser bundle: index.js and its
+# *.bundle.*.js chunks), else the package the test suite installs (tests/node, npm ci): dist/umd.
+ANALYTICS_DIR = Path(
+    os.environ.get("SEGPENDO_ANALYTICS_NEXT")
+    or ROOT / "tests" / "node" / "node_modules" / "@segment" / "analytics-next" / "dist" / "umd"
+)
 API_KEY = "example-api-key"
+WRITE_KEY = "example-write-key"  # analytics.js needs one; nothing is sent to Segment
 VISIT_GAP_MS = 30 * 60 * 1000
 PAUSE_MS = 300  # virtual milliseconds the page waits before and after flushing the agent
 CHROMIUM_FLAGS = [
@@ -60,9 +69,12 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--disable-default-apps",
     "--disable-extensions",
+    # offline: no host name resolves (the page and the fake Pendo server are at 127.0.0.1)
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
 # analytics.js's keys and the agent's, which must survive from one visit of a browser to the next
 KEPT_KEYS = ("ajs_", "_pendo_visitorId", "_pendo_accountId", "_pendo_meta")
+LOCAL = ("http://127.0.0.1:",)
 
 
 class BrowserError(AssertionError):
@@ -85,6 +97,11 @@ def missing() -> str | None:
         return (
             f"the Pendo agent is needed at {AGENT_JS}: run ./scripts/test-setup (npm ci in tests/node) or set "
             "SEGPENDO_PENDO_AGENT"
+        )
+    if not (ANALYTICS_DIR / "index.js").is_file():
+        return (
+            f"analytics-next's browser bundle is needed at {ANALYTICS_DIR}/index.js: run ./scripts/test-setup "
+            "(npm ci in tests/node) or set SEGPENDO_ANALYTICS_NEXT"
         )
     return None
 
@@ -181,22 +198,32 @@ def schedule(found: Sequence[Visit]) -> list[list[int]]:
 
 
 class PageServer:
-    """Serves page.html, destination.js and the agent; hands each Chromium run its visit and takes its report."""
+    """Serves page.html, destination.js, analytics-next and the agent; hands each Chromium run its visit and
+    takes its report."""
 
     def __init__(
-        self, page: Path = HERE / "page.html", destination: Path = HERE / "destination.js", agent: Path = AGENT_JS
+        self,
+        page: Path = HERE / "page.html",
+        destination: Path = HERE / "destination.js",
+        agent: Path = AGENT_JS,
+        analytics: Path = ANALYTICS_DIR,
     ):
         self.files = {
             "page": (page, "text/html; charset=utf-8"),
             "destination": (destination, "text/javascript"),
             "agent": (agent, "text/javascript"),
+            "analytics": (analytics / "index.js", "text/javascript"),
         }
+        # analytics-next's optional chunks (`<name>.bundle.<hash>.js`), loaded only if a feature needs them
+        self.chunks = {p.name: p for p in analytics.glob("*.bundle.*.js")}
         self.urls = Map(
             [
                 Rule("/", endpoint="page"),
                 Rule("/page.html", endpoint="page"),
                 Rule("/destination.js", endpoint="destination"),
                 Rule("/agent/pendo.module.js", endpoint="agent"),
+                Rule("/analytics-next/index.js", endpoint="analytics"),
+                Rule("/analytics-next/bundles/<name>", endpoint="chunk"),
                 Rule("/visit/<token>", endpoint="visit", methods=["GET"]),
                 Rule("/done/<token>", endpoint="done", methods=["POST"]),
             ]
@@ -246,6 +273,11 @@ class PageServer:
         if endpoint in self.files:
             path, kind = self.files[endpoint]
             return Response(path.read_bytes(), content_type=kind)
+        if endpoint == "chunk":
+            chunk = self.chunks.get(args["name"])
+            if chunk is None:
+                raise NotFound()
+            return Response(chunk.read_bytes(), content_type="text/javascript")
         with self.lock:
             visit = self.visits.get(args["token"])
         if visit is None:
@@ -276,12 +308,14 @@ def _kept(storage: dict[str, Any]) -> dict[str, Any]:
 
 
 class Runner:
-    """Runs browsers' visits in headless Chromium against a fake Pendo server at ``pendo_url``."""
+    """Runs browsers' visits in headless Chromium against a fake Pendo server at ``pendo_url``, whose API key is
+    ``api_key`` (``segpendo.keys.api_key`` in a test)."""
 
     def __init__(
         self,
         pendo_url: str,
         *,
+        api_key: str | None = None,
         settings: dict[str, Any] | None = None,
         bugs: Sequence[str] = (),
         chromium: str | None = None,
@@ -289,11 +323,13 @@ class Runner:
         visit_timeout: float = 90.0,
     ):
         self.pendo_url = pendo_url
+        self.api_key = api_key or API_KEY  # the Pendo app's API key: the fake Pendo server checks it
         self.settings = dict(settings or {})
         self.bugs = list(bugs)
         found = chromium or chromium_path()
-        if found is None or not AGENT_JS.is_file():
-            raise BrowserError(missing() or "Chromium is needed")
+        problem = missing()
+        if found is None or problem:
+            raise BrowserError(problem or "Chromium is needed")
         self.chromium: str = found
         self.workers = max(1, workers if workers is not None else min(4, os.cpu_count() or 1))
         self.visit_timeout = visit_timeout
@@ -349,7 +385,9 @@ class Runner:
         key, index, events = v.browser, v.index, v.events
         visit = {
             "events": events,
-            "apiKey": API_KEY,
+            "newBrowser": index == 0,
+            "writeKey": WRITE_KEY,
+            "apiKey": self.api_key,
             "dataHost": self.pendo_url,
             "settings": self.settings,
             "bugs": self.bugs,
@@ -388,4 +426,7 @@ class Runner:
             )
         if report.get("error"):
             raise BrowserError(f"browser {key}, visit {index + 1}: the page failed: {report['error']}")
+        outside = [url for url in report.get("requests", []) if not url.startswith(LOCAL)]
+        if outside:
+            raise BrowserError(f"browser {key}, visit {index + 1}: the page reached beyond 127.0.0.1: {outside}")
         return VisitResult(key, index, len(events), report, seconds)

@@ -1,43 +1,38 @@
 /*
- * The Pendo Web (Actions) destination, as it runs in a browser (device mode), in plain JavaScript.
+ * The Pendo Web (Actions) destination, reproduced in plain JavaScript as an analytics-next destination plugin.
  *
- * What segmentio/action-destinations `browser-destinations/destinations/pendo-web-actions` does with the
- * Pendo agent, with the default mappings, and the part of analytics.js it relies on: the user id and traits
- * and the group id and traits that analytics.js remembers in localStorage, so that they survive page loads.
+ * The real destination (segmentio/action-destinations `browser-destinations/destinations/pendo-web-actions`)
+ * is not on the npm registry this project installs from, so its calls to the Pendo agent are reproduced here,
+ * with the default mappings (presets). Everything it reads comes from the real `@segment/analytics-next`:
+ * the plugin's `load(ctx, analytics)` reads analytics.js's remembered user and group (`analytics.user()`,
+ * `analytics.group()`), and its `identify`/`group`/`track` methods get a Context whose `.event` is the event
+ * analytics-next built (merged traits, ids from its memory). This file keeps no memory of its own.
  * It mirrors the toolkit's profile `web-actions` (pytest_segpendo/profiles/web_actions.py) rule for rule:
  *
- *   page load      pendo.initialize({visitor: {...userTraits, id: userId || '_PENDO_T_' + anonymousId},
- *                                    account: groupId ? {...groupTraits, id: groupId} : undefined})
- *   identify       analytics.js: same user id -> traits merge, another user id -> traits reset; then
- *                  pendo.identify({visitor: {...traits, id: userId},
- *                                  account: {id: context.groupId if that key exists, else groupId,
- *                                            else the group id analytics.js remembers}})
- *   group          analytics.js: same for the group; then
- *                  pendo.identify({visitor: {id: userId}, account: {...traits without parentAccount, id: groupId},
- *                                  parentAccount: traits.parentAccount})
- *   track          pendo.track(event, properties)
- *   page, screen,  nothing (a page load still initializes Pendo: the page does that)
+ *   load           pendo.initialize({visitor: {...user.traits(), id: user.id() || '_PENDO_T_' + user.anonymousId()},
+ *                                    account: group.id() ? {...group.traits(), id: group.id()} : undefined})
+ *   identify       pendo.identify({visitor: {...event.traits, id: event.userId},
+ *                                  account: {id: event.context.groupId if that key exists, else event.groupId,
+ *                                            else analytics.group().id()}})
+ *   group          pendo.identify({visitor: {id: event.userId},
+ *                                  account: {...event.traits without parentAccount, id: event.groupId},
+ *                                  parentAccount: event.traits.parentAccount})
+ *   track          pendo.track(event.event, event.properties)
+ *   page, screen,  nothing (a page load still initializes Pendo: `load` does that)
  *   alias
  *
  * Ids are spread last (`{...traits, id}`): a trait named `id` never replaces the id.
- * A user id seen on a non-identify event is one analytics.js already knew (from an earlier page of the site).
  *
- * Use: `const d = SegpendoWebActions.create({pendo, install, settings, bugs})`; `d.load(firstEvent)` when
- * the page loads, then `d.handle(event)` for each event of the visit, first one included.
- * `install` is merged into the options of `pendo.initialize` (apiKey, dataHost, ...: what the Pendo snippet
- * gets); `bugs` turns on deliberate mistakes, to see a conformance check fail.
+ * Use: `const d = SegpendoWebActions.create({pendo, install, settings, bugs})`, then
+ * `analytics.register(d.plugin)`. `install` is merged into the options of `pendo.initialize` (apiKey, dataHost,
+ * ...: what the Pendo snippet gets); `bugs` turns on deliberate mistakes, to see a conformance check fail.
+ * `d.calls` lists what was passed to the agent; `d.events` the events analytics-next handed to the plugin (the
+ * fields the mappings read: type, userId, and traits, groupId, event, properties, context.groupId by type).
  */
 (function (global) {
   'use strict';
 
-  // analytics.js's own localStorage keys (values JSON-encoded, as analytics.js writes them)
-  var KEYS = {
-    anonymousId: 'ajs_anonymous_id',
-    userId: 'ajs_user_id',
-    userTraits: 'ajs_user_traits',
-    groupId: 'ajs_group_id',
-    groupTraits: 'ajs_group_properties'
-  };
+  var NAME = 'Pendo Web (actions)'; // the destination's name (pendo-web-actions/src/index.ts)
 
   var BUGS = {
     dropVisitorTraits: 'identify sends the visitor id without its traits'
@@ -47,26 +42,9 @@
     return value !== null && typeof value === 'object' && !Array.isArray(value);
   }
 
-  // `==` of two JSON values as the profile (Python) compares them: deep, and true == 1.
-  function same(a, b) {
-    if ((typeof a === 'boolean' || typeof a === 'number') && (typeof b === 'boolean' || typeof b === 'number')) {
-      return Number(a) === Number(b);
-    }
-    if (Array.isArray(a) || Array.isArray(b)) {
-      if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
-      for (var i = 0; i < a.length; i++) if (!same(a[i], b[i])) return false;
-      return true;
-    }
-    if (isPlainObject(a) || isPlainObject(b)) {
-      if (!isPlainObject(a) || !isPlainObject(b)) return false;
-      var keys = Object.keys(a);
-      if (keys.length !== Object.keys(b).length) return false;
-      for (var j = 0; j < keys.length; j++) {
-        if (!Object.prototype.hasOwnProperty.call(b, keys[j]) || !same(a[keys[j]], b[keys[j]])) return false;
-      }
-      return true;
-    }
-    return a === b;
+  // a JSON copy (undefined written as null), for the page's report
+  function copy(value) {
+    return value === undefined ? null : JSON.parse(JSON.stringify(value, function (k, v) { return v === undefined ? null : v; }));
   }
 
   // mapping-kit's `@path` lookup (actions-core get.ts for dotted paths): stops at a falsy value.
@@ -112,39 +90,6 @@
     }
   };
 
-  // analytics.js's memory, in localStorage
-  function Memory(storage) {
-    this.storage = storage;
-  }
-  Memory.prototype.has = function (name) {
-    return this.storage.getItem(KEYS[name]) !== null;
-  };
-  Memory.prototype.read = function (name) {
-    var raw = this.storage.getItem(KEYS[name]);
-    if (raw === null) return name === 'userTraits' || name === 'groupTraits' ? {} : null;
-    try {
-      var value = JSON.parse(raw);
-      return value === undefined ? null : value;
-    } catch (e) {
-      return raw; // an id written as a bare string
-    }
-  };
-  Memory.prototype.write = function (name, value) {
-    this.storage.setItem(KEYS[name], JSON.stringify(value === undefined ? null : value));
-  };
-
-  // User.identify / Group.identify: traits merge for the same id, reset for another; a falsy id keeps the id.
-  function remember(memory, idName, traitsName, newId, traits) {
-    var currentId = memory.read(idName);
-    var currentTraits = memory.read(traitsName);
-    traits = isPlainObject(traits) ? traits : {};
-    if (currentId === null || same(currentId, newId)) {
-      traits = Object.assign({}, currentTraits, traits);
-    }
-    memory.write(idName, newId ? newId : currentId);
-    memory.write(traitsName, traits);
-  }
-
   function create(options) {
     var pendo = options.pendo;
     var install = options.install || {};
@@ -157,92 +102,108 @@
       if (!Object.prototype.hasOwnProperty.call(BUGS, name)) throw new Error('unknown bug ' + JSON.stringify(name));
       bugs[name] = true;
     });
-    var memory = new Memory(options.storage || global.localStorage);
     var calls = []; // what was passed to the agent, for the report
+    var events = []; // the events analytics-next handed to the destination, for the report
+    var analytics = null;
+    var loaded = false;
 
     function call(fn, args) {
-      calls.push([fn].concat(JSON.parse(JSON.stringify(args, function (k, v) { return v === undefined ? null : v; }))));
+      calls.push([fn].concat(copy(args)));
       return pendo[fn].apply(pendo, args);
     }
 
-    // what analytics.js knows before it handles the event
-    function observe(event) {
-      if (!memory.has('anonymousId')) {
-        // a new browser: analytics.js makes (here: takes) its anonymous id
-        memory.write('anonymousId', event.anonymousId ? event.anonymousId : null);
+    // the destination's initialize(): at every page load, with what analytics.js remembers
+    function initialize() {
+      var user = analytics.user();
+      var group = analytics.group();
+      var visitorId = null;
+      if (user.id()) {
+        visitorId = user.id();
+      } else if (user.anonymousId()) {
+        visitorId = '_PENDO_T_' + user.anonymousId();
       }
-      if (memory.read('userId') === null && event.userId && event.type !== 'identify') {
-        memory.write('userId', event.userId); // analytics.js already knew the user
-      }
-    }
-
-    // the destination's initialize(), at every page load
-    function load(firstEvent) {
-      if (firstEvent) observe(firstEvent);
-      var userId = memory.read('userId');
-      var anonymousId = memory.read('anonymousId');
-      var groupId = memory.read('groupId');
-      var visitor = settings.disableUserTraitsOnLoad ? {} : Object.assign({}, memory.read('userTraits'));
-      visitor.id = userId ? userId : anonymousId ? '_PENDO_T_' + anonymousId : null;
-      var opts = {visitor: visitor};
-      if (groupId && !settings.disableGroupIdAndTraitsOnLoad) {
-        opts.account = Object.assign({}, memory.read('groupTraits'), {id: groupId});
+      var accountId = group.id() ? group.id() : null;
+      var opts = {visitor: Object.assign({}, settings.disableUserTraitsOnLoad ? {} : user.traits(), {id: visitorId})};
+      if (accountId && !settings.disableGroupIdAndTraitsOnLoad) {
+        opts.account = Object.assign({}, group.traits(), {id: accountId});
       }
       call('initialize', [Object.assign({}, opts, install)]);
-      return opts;
     }
 
-    function identify(event) {
-      var p = payload(MAPPINGS.identify, event);
-      var visitor = bugs.dropVisitorTraits ? {} : Object.assign({}, p.visitorData);
-      visitor.id = p.visitorId;
-      var opts = {visitor: visitor};
-      var storedGroupId = memory.read('groupId');
-      if (p.accountId) {
-        opts.account = {id: p.accountId};
-      } else if (storedGroupId && !settings.disableGroupIdAndTraitsOnLoad) {
-        opts.account = {id: storedGroupId};
+    var ACTIONS = {
+      identify: function (event) {
+        var p = payload(MAPPINGS.identify, event);
+        var visitor = bugs.dropVisitorTraits ? {} : Object.assign({}, p.visitorData);
+        visitor.id = p.visitorId;
+        var opts = {visitor: visitor};
+        var analyticsGroupId = analytics.group().id();
+        if (p.accountId) {
+          opts.account = {id: p.accountId};
+        } else if (analyticsGroupId && !settings.disableGroupIdAndTraitsOnLoad) {
+          opts.account = {id: analyticsGroupId};
+        }
+        call('identify', [opts]);
+      },
+      group: function (event) {
+        var p = payload(MAPPINGS.group, event);
+        var data = p.accountData;
+        if (isPlainObject(data)) {
+          data = Object.assign({}, data);
+          delete data.parentAccount; // removeNestedObject: parentAccount is lifted out of the account
+        }
+        var account = Object.assign({}, data);
+        account.id = p.accountId;
+        var opts = {visitor: {id: p.visitorId}, account: account};
+        if (p.parentAccountData) opts.parentAccount = p.parentAccountData;
+        call('identify', [opts]);
+      },
+      track: function (event) {
+        var p = payload(MAPPINGS.track, event);
+        call('track', [p.event, p.metadata]);
       }
-      call('identify', [opts]);
+    };
+
+    // the fields of an event the default mappings read (page events: only their type and user), for the report
+    var READS = {identify: ['traits'], group: ['groupId', 'traits'], track: ['event', 'properties']};
+    function reads(event) {
+      var out = {type: event.type, userId: event.userId};
+      (READS[event.type] || []).forEach(function (key) { out[key] = event[key]; });
+      var probe = get(event, '$.context.groupId');
+      if (event.type === 'identify' && probe !== null && probe !== undefined) out.contextGroupId = probe;
+      return copy(out);
     }
 
-    function group(event) {
-      var p = payload(MAPPINGS.group, event);
-      var data = p.accountData;
-      if (isPlainObject(data)) {
-        data = Object.assign({}, data);
-        delete data.parentAccount; // removeNestedObject: parentAccount is lifted out of the account
-      }
-      var account = Object.assign({}, data);
-      account.id = p.accountId;
-      var opts = {visitor: {id: p.visitorId}, account: account};
-      if (p.parentAccountData) opts.parentAccount = p.parentAccountData;
-      call('identify', [opts]);
+    // browser-destination-runtime's evaluate(): the action whose subscription (`type = "..."`) the event matches
+    function evaluate(ctx) {
+      var event = ctx.event;
+      events.push(reads(event));
+      var action = ACTIONS[event.type];
+      if (action) action(event);
+      return Promise.resolve(ctx);
     }
 
-    function track(event) {
-      var p = payload(MAPPINGS.track, event);
-      call('track', [p.event, p.metadata]);
-    }
+    var plugin = {
+      name: NAME,
+      type: 'destination',
+      version: '0.1.0',
+      isLoaded: function () { return loaded; },
+      ready: function () { return Promise.resolve(); },
+      load: function (ctx, instance) {
+        analytics = instance;
+        initialize();
+        loaded = true;
+        return Promise.resolve();
+      },
+      identify: evaluate,
+      group: evaluate,
+      track: evaluate,
+      page: evaluate,
+      screen: evaluate,
+      alias: evaluate
+    };
 
-    // one Segment event: analytics.js's memory, then the action subscribed to its type
-    function handle(event) {
-      observe(event);
-      var type = event.type;
-      if (type === 'identify') {
-        remember(memory, 'userId', 'userTraits', event.userId, event.traits);
-        identify(event);
-      } else if (type === 'group') {
-        remember(memory, 'groupId', 'groupTraits', event.groupId, event.traits);
-        group(event);
-      } else if (type === 'track') {
-        track(event);
-      }
-      // page, screen, alias: no action
-    }
-
-    return {load: load, handle: handle, calls: calls, settings: settings, bugs: Object.keys(bugs)};
+    return {plugin: plugin, calls: calls, events: events, settings: settings, bugs: Object.keys(bugs)};
   }
 
-  global.SegpendoWebActions = {create: create, BUGS: BUGS, KEYS: KEYS};
+  global.SegpendoWebActions = {create: create, BUGS: BUGS, NAME: NAME};
 })(typeof window !== 'undefined' ? window : globalThis);
