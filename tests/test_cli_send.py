@@ -31,7 +31,7 @@ def test_tracking_api_to_the_fake_segment_with_a_json_report(events: Path, tmp_p
     with FakeSegment(write_key="wk") as segment:
         url = segment.url
         done = run(
-            "--to",
+            "--sut",
             url,
             "--via",
             "tracking-api",
@@ -54,11 +54,12 @@ def test_tracking_api_to_the_fake_segment_with_a_json_report(events: Path, tmp_p
 
 def test_failures_exit_1_and_are_listed(events: Path) -> None:
     with FakePendo(api_key="right") as pendo:
-        done = run("--to", pendo.url, "--via", "segmentio", "--api-key", "wrong", "--max-attempts", "1", str(events))
+        done = run("--sut", pendo.url, "--via", "segmentio", "--api-key", "wrong", "--max-attempts", "1", str(events))
     assert done.returncode == 1
     lines = done.stdout.splitlines()
     assert "120 failed" in lines[0]
-    assert lines[1].startswith("  failed: event 1 (") and "HTTP 403 after 1 attempts" in lines[1]
+    assert lines[1].startswith("  failed: event 1 (")
+    assert "HTTP 403, not retried (Segment does not retry 4xx): " in lines[1]
     assert lines[-1] == "  ... and 110 more failures"
 
 
@@ -67,7 +68,7 @@ def test_webhook_actions_with_a_data_mapping_file(events: Path, tmp_path: Path) 
     mapping.write_text(json.dumps({"type": "track", "event": {"@path": "$.event"}, "visitorId": {"@path": "$.userId"}}))
     with FakePendo() as pendo:
         done = run(
-            "--to",
+            "--sut",
             pendo.url + "/data/track",
             "--via",
             "webhook-actions",
@@ -93,25 +94,25 @@ def test_webhook_actions_with_a_data_mapping_file(events: Path, tmp_path: Path) 
     ("args", "message"),
     [
         (
-            ["--to", "http://127.0.0.1:9", "--via", "tracking-api", "EVENTS"],
+            ["--sut", "http://127.0.0.1:9", "--via", "tracking-api", "EVENTS"],
             "segpendo send: tracking-api needs a write key (--write-key)",
         ),
-        (["--to", "nope", "--via", "webhook", "EVENTS"], "segpendo send: target must be an http(s) URL (got 'nope')"),
-        (["--to", "http://x", "--via", "email", "EVENTS"], "segpendo send: argument --via: invalid choice: 'email'"),
+        (["--sut", "nope", "--via", "webhook", "EVENTS"], "segpendo send: target must be an http(s) URL (got 'nope')"),
+        (["--sut", "http://x", "--via", "email", "EVENTS"], "segpendo send: argument --via: invalid choice: 'email'"),
         (
-            ["--to", "http://x", "--via", "webhook", "--header", "novalue", "EVENTS"],
+            ["--sut", "http://x", "--via", "webhook", "--header", "novalue", "EVENTS"],
             "segpendo send: argument --header: takes NAME: VALUE (got 'novalue')",
         ),
         (
-            ["--to", "http://x", "--via", "webhook-actions", "--data", "MISSING", "EVENTS"],
+            ["--sut", "http://x", "--via", "webhook-actions", "--data", "MISSING", "EVENTS"],
             "segpendo send: cannot read data mapping MISSING: No such file or directory",
         ),
         (
-            ["--to", "http://x", "--via", "webhook-actions", "--data", "BAD", "EVENTS"],
+            ["--sut", "http://x", "--via", "webhook-actions", "--data", "BAD", "EVENTS"],
             "segpendo send: /x/@path should be a string or a mapping directive but it is a number.",
         ),
         (
-            ["--to", "http://x", "--via", "webhook", "/nonexistent.jsonl"],
+            ["--sut", "http://x", "--via", "webhook", "/nonexistent.jsonl"],
             "segpendo send: cannot read /nonexistent.jsonl: No such file or directory",
         ),
     ],

@@ -210,11 +210,16 @@ def test_ids_timestamps_and_context_like_the_profile(node: str, pendo: FakePendo
 
 
 def test_date_parse_agrees_with_the_profile_on_the_generators_timestamps(node: str) -> None:
-    """The generator writes ``2026-01-05T09:00:00.123Z`` and, in one edge case, ``+02:00`` offsets: there
-    JavaScript's ``Date.parse`` and the profile agree (the relay parses the fields itself all the same: bare
-    ``Date.parse`` reads a date-time without offset as local time and rolls 2024-02-30 over to March)."""
-    stamps = sorted({e["timestamp"] for e in TRAFFIC})
-    assert any(s.endswith("Z") for s in stamps) and any(s.endswith("+02:00") for s in stamps)
+    """The generator writes ``2026-01-05T09:00:00.123Z`` and, as hazards, positive and negative offsets
+    (``+02:00``, ``-05:30``), ``+00:00``, no fraction and 6 fraction digits: on all of them JavaScript's
+    ``Date.parse`` and the profile agree (the relay parses the fields itself all the same: bare ``Date.parse``
+    reads a date-time without offset as local time and rolls 2024-02-30 over to March)."""
+    stamps = sorted({e[f] for e in TRAFFIC for f in ("timestamp", "originalTimestamp", "sentAt", "receivedAt")})
+    spelled = [re.fullmatch(r"[\d-]+T[\d:]+(\.\d+)?(Z|[+-]\d\d:\d\d)", s) for s in stamps]
+    assert all(spelled), [s for s, m in zip(stamps, spelled) if not m]
+    zones = {m.group(2)[0] if m.group(2) != "+00:00" else "+00:00" for m in spelled if m}
+    fractions = {len(m.group(1) or ".") - 1 for m in spelled if m}
+    assert zones == {"Z", "+", "-", "+00:00"} and fractions == {0, 3, 6}, (zones, fractions)
     script = "let d='';process.stdin.on('data',c=>d+=c).on('end',()=>console.log(JSON.stringify(JSON.parse(d).map(Date.parse))))"
     done = subprocess.run([node, "-e", script], input=json.dumps(stamps), capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr

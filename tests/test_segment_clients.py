@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from pytest_segpendo.events import timestamp_ms
 from pytest_segpendo.fakes import FakeSegment
 from pytest_segpendo.traffic import generate
 
@@ -35,7 +36,12 @@ CLI = [sys.executable, "-m", "pytest_segpendo"]
 def traffic(n: int, seed: int) -> list[dict[str, Any]]:
     """Events of every call type, each under the 32 KB that clients measure with spaces and escapes."""
     events = generate(n, seed=seed, mix={"saas": 2, "mobile": 1, "anonymous": 1, "edge": 2})
-    return [e for e in events if len(json.dumps(e)) < 30_000 and not isinstance(e.get("userId"), int)]
+    events = [e for e in events if len(json.dumps(e)) < 30_000 and not isinstance(e.get("userId"), int)]
+    if not any(e["type"] == "alias" for e in events):  # aliases are rare in generated traffic: one of each type
+        last = events[-1]
+        alias = {"userId": "u-alias", "previousId": "anon-alias", "messageId": f"alias-{seed}", "context": {}}
+        events.append({"type": "alias", **alias, "timestamp": last["timestamp"], "integrations": {}})
+    return events
 
 
 def without_server_fields(event: dict[str, Any]) -> dict[str, Any]:
@@ -155,6 +161,39 @@ def test_analytics_python_timeout_retries_are_reported_as_duplicates() -> None:
         assert segment.duplicates == len(events), "the re-sent batch is reported"
 
 
+def test_analytics_python_with_a_wrong_write_key_is_answered_200_and_its_events_are_listed_as_dropped() -> None:
+    # Segment's edge answers 200 to a wrong key and drops the events (segmentio/analytics-node#59,
+    # analytics-ruby#136): the client sees success, the fake lists every event it dropped
+    from segment.analytics import Client
+
+    events = traffic(30, seed=15)
+    errors: list[Any] = []
+    with FakeSegment(write_key="wk") as segment:
+        client = Client("not-wk", host=segment.url, upload_interval=0.05, on_error=lambda e, b: errors.append(e))
+        built = python_client_calls(client, events)
+        client.flush()
+        client.join()
+        assert errors == [] and segment.events() == []
+        assert sorted(r["messageId"] for r in segment.rejected) == sorted(m["messageId"] for m in built)
+        assert all(
+            r["status"] == 200 and r["reason"].startswith("wrong write key: Segment answers 200 and drops the events")
+            for r in segment.rejected
+        )
+
+
+def test_analytics_python_with_an_empty_write_key_gets_a_400_it_can_read() -> None:
+    from segment.analytics import Client
+    from segment.analytics.request import APIError
+
+    with FakeSegment(write_key="wk") as segment:
+        client = Client("", host=segment.url, sync_mode=True)
+        with pytest.raises(APIError) as info:
+            client.track("u1", "Signed Up")
+        assert info.value.status == 400 and info.value.code == "missing_write_key"
+        assert info.value.message.startswith("write key required") and segment.events() == []
+        assert segment.rejected[-1]["status"] == 400
+
+
 # -- analytics-node -----------------------------------------------------------------------------------------
 
 
@@ -169,9 +208,11 @@ def node_client() -> str:
     return str(script)
 
 
-def run_node_client(script: str, url: str, events: list[dict[str, Any]], flush_at: int = 15) -> dict[str, Any]:
+def run_node_client(
+    script: str, url: str, events: list[dict[str, Any]], flush_at: int = 15, key: str = "wk"
+) -> dict[str, Any]:
     done = subprocess.run(
-        ["node", script, url, "wk", str(flush_at), "5"],
+        ["node", script, url, key, str(flush_at), "5"],
         input="".join(json.dumps(e) + "\n" for e in events),
         capture_output=True,
         text=True,
@@ -197,9 +238,9 @@ def test_analytics_node_batches(node_client: str) -> None:
     sent = {e["messageId"]: e for e in events}
     assert all(
         e["context"]["library"]["name"] == "@segment/analytics-node"
-        and e["timestamp"] == sent[e["messageId"]]["timestamp"]
+        and timestamp_ms(e["timestamp"]) == timestamp_ms(sent[e["messageId"]]["timestamp"])
         for e in captured
-    )
+    ), "the same instant (the client writes it as new Date(...).toISOString())"
     assert all(
         e["headers"]["user-agent"].startswith("analytics-node") and e["headers"]["authorization"] == "Basic d2s6"
         for e in journal
@@ -218,6 +259,18 @@ def test_analytics_node_retries_to_exactly_once(node_client: str) -> None:
     assert result["errors"] == []
     assert sorted(e["messageId"] for e in captured) == sorted(e["messageId"] for e in events)
     assert outcomes.count("fault") == 3
+
+
+def test_analytics_node_with_a_wrong_write_key_sees_success_and_the_fake_lists_the_dropped_events(
+    node_client: str,
+) -> None:
+    events = traffic(40, seed=23)
+    with FakeSegment(write_key="wk") as segment:
+        result = run_node_client(node_client, segment.url, events, key="not-wk")
+        assert result["errors"] == [] and segment.events() == []
+        assert sorted(r["messageId"] for r in segment.rejected) == sorted(e["messageId"] for e in events)
+        assert {r["status"] for r in segment.rejected} == {200}
+        assert {e["outcome"] for e in segment.requests()} == {"dropped"}
 
 
 # -- webhook receivers checking X-Signature ---------------------------------------------------------------------
@@ -252,7 +305,7 @@ def test_stdlib_receiver_verifies_signatures_from_segpendo_send(tmp_path: Path) 
         )
         url = f"http://127.0.0.1:{server.server_address[1]}/webhook"
         good = subprocess.run(
-            [*CLI, "send", "--to", url, "--via", "webhook", "--secret", "shh", str(events)],
+            [*CLI, "send", "--sut", url, "--via", "webhook", "--secret", "shh", str(events)],
             capture_output=True,
             text=True,
             timeout=60,
@@ -261,7 +314,7 @@ def test_stdlib_receiver_verifies_signatures_from_segpendo_send(tmp_path: Path) 
         assert _Verifying.verdicts and all(_Verifying.verdicts)
         count = len(_Verifying.verdicts)
         bad = subprocess.run(
-            [*CLI, "send", "--to", url, "--via", "webhook", "--secret", "guess", "--max-attempts", "1", str(events)],
+            [*CLI, "send", "--sut", url, "--via", "webhook", "--secret", "guess", "--max-attempts", "1", str(events)],
             capture_output=True,
             text=True,
             timeout=60,
@@ -302,7 +355,7 @@ def test_node_receiver_verifies_like_segments_documentation(node_client: str, tm
         for extra in ([], ["--via", "webhook-actions", "--batch-size", "7"]):
             args = extra if extra else ["--via", "webhook"]
             done = subprocess.run(
-                [*CLI, "send", "--to", url, *args, "--secret", "shh", str(events)],
+                [*CLI, "send", "--sut", url, *args, "--secret", "shh", str(events)],
                 capture_output=True,
                 text=True,
                 timeout=60,

@@ -180,8 +180,9 @@ def test_client_errors_are_not_retried_and_reported(receiver: tuple[Receiver, st
         and failure.attempts == 1
         and failure.message_ids == ["m1"]
         and "scripted" in failure.reason
+        and failure.verdict == "not retried (Segment does not retry 4xx)"
     )
-    assert "failed: event 1 (m1): HTTP 400 after 1 attempts" in report.format()
+    assert "failed: event 1 (m1): HTTP 400, not retried (Segment does not retry 4xx): " in report.format()
 
 
 def test_attempts_are_bounded_and_timeouts_count_as_failures(receiver: tuple[Receiver, str]) -> None:
@@ -189,7 +190,8 @@ def test_attempts_are_bounded_and_timeouts_count_as_failures(receiver: tuple[Rec
     app.script = [("sleep", 0.6)] * 3
     report = deliver(EVENTS[:1], url, "webhook", timeout=0.2, max_attempts=3, backoff=0.01)
     assert report.failed == 1 and report.requests == 3 and report.failures[0].status is None
-    assert "timed out" in report.failures[0].reason
+    assert "timed out" in report.failures[0].reason and report.failures[0].verdict == "gave up after 3 attempts"
+    assert "no answer, gave up after 3 attempts: TimeoutError: timed out" in report.format()
 
 
 def test_a_dropped_connection_is_retried() -> None:

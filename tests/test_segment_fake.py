@@ -95,16 +95,17 @@ def test_write_key_by_bearer_plus_body(segment: FakeSegment) -> None:
         (
             {},
             {"batch": [event()]},
-            401,
-            "unauthorized",
+            400,
+            "missing_write_key",
             'write key required: HTTP Basic auth with the write key as user name, or "writeKey" in the body',
         ),
-        (basic("other"), {"batch": [event()]}, 401, "invalid_write_key", "write key: not the configured one"),
+        ({}, {"batch": [event()], "writeKey": ""}, 400, "missing_write_key", "write key required"),
+        (basic(""), {"batch": [event()]}, 400, "missing_write_key", "write key required"),
         (
             {"Authorization": "Basic !!!"},
             {"batch": [event()]},
-            401,
-            "unauthorized",
+            400,
+            "missing_write_key",
             "Authorization: Basic credentials are not base64 of 'writeKey:'",
         ),
         (basic("wk"), {"events": []}, 400, "invalid_request", "body.batch: required (a JSON array of events)"),
@@ -124,6 +125,66 @@ def test_refusals_carry_code_and_message(
     assert r.status_code == status
     assert r.json()["code"] == code and r.json()["message"].startswith(message)
     assert segment.events() == [] and segment.rejected[-1]["status"] == status
+
+
+def test_a_missing_write_key_gets_400_citing_the_only_report_of_it(segment: FakeSegment) -> None:
+    # Segment does not document it; segmentio/analytics-go#205 (a user's curl tests) reports 400 for an empty key
+    r = requests.post(f"{segment.url}/v1/track", json={"userId": "u", "event": "E"})
+    assert r.status_code == 400 and set(r.json()) == {"code", "message"}, "the shape analytics-python reads"
+    assert "segmentio/analytics-go#205" in r.json()["message"] and "not documented" in r.json()["message"]
+    assert segment.rejected[-1]["reason"] == r.json()["message"]
+
+
+@pytest.mark.parametrize("how", ["basic", "body", "bearer+body"])
+def test_a_wrong_write_key_gets_200_and_every_event_is_dropped_and_listed(segment: FakeSegment, how: str) -> None:
+    # segmentio/analytics-node#59 and analytics-ruby#136 (maintainers): the edge is stateless, always answers 200
+    body: dict[str, Any] = {"batch": [event(1), event(2), {"type": "track", "userId": "u"}]}
+    headers: dict[str, str] = {}
+    if how == "basic":
+        headers = basic("not-wk")
+    else:
+        body["writeKey"] = "not-wk"
+        if how == "bearer+body":
+            headers = {"Authorization": "Bearer oauth-token"}
+    r = requests.post(f"{segment.url}/v1/batch", json=body, headers=headers)
+    assert r.status_code == 200 and r.json() == {"success": True}
+    assert segment.events() == []
+    assert [(x["status"], x["index"], x["messageId"]) for x in segment.rejected] == [
+        (200, 0, "m-1"),
+        (200, 1, "m-2"),
+        (200, 2, segment.rejected[2]["messageId"]),
+    ]
+    for refused in segment.rejected:
+        assert refused["reason"].startswith("wrong write key: Segment answers 200 and drops the events (")
+        assert "segmentio/analytics-node#59" in refused["reason"] and "analytics-ruby#136" in refused["reason"]
+        assert refused["route"] == "batch" and refused["request"] == 1
+    [entry] = segment.requests()
+    assert (entry["status"], entry["outcome"], entry["events"], entry["refused"]) == (200, "dropped", 0, 3)
+
+
+def test_a_wrong_write_key_on_a_single_call_and_a_right_one_after_it(segment: FakeSegment) -> None:
+    r = requests.post(f"{segment.url}/v1/identify", json={"userId": "u", "messageId": "x1"}, headers=basic("nope"))
+    assert r.status_code == 200 and r.json() == {"success": True}
+    assert segment.rejected[0]["messageId"] == "x1" and segment.rejected[0]["index"] == 0
+    r = requests.post(f"{segment.url}/v1/identify", json={"userId": "u", "messageId": "x1"}, headers=basic("wk"))
+    assert r.status_code == 200 and [e["messageId"] for e in segment.events()] == ["x1"], "not a duplicate"
+
+
+def test_any_non_empty_key_is_right_when_none_is_configured() -> None:
+    with FakeSegment() as fake:
+        r = requests.post(f"{fake.url}/v1/batch", json={"batch": [event()]}, headers=basic("whatever"))
+        assert r.status_code == 200 and len(fake.events()) == 1 and fake.rejected == []
+
+
+def test_expected_defaults_to_the_toolkits_default_profile(segment: FakeSegment) -> None:
+    from pytest_segpendo.defaults import PROFILE
+    from pytest_segpendo.profiles import expect
+
+    events = generate(60, seed=8)
+    requests.post(f"{segment.url}/v1/batch", json={"batch": events, "writeKey": "wk"})
+    captured = segment.events()
+    assert segment.expected().stream == expect(captured, PROFILE).stream
+    assert segment.expected().stream != segment.expected("classic").stream, "the default is not an arbitrary one"
 
 
 def test_body_limits_and_bad_json(segment: FakeSegment) -> None:

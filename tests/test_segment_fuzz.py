@@ -109,3 +109,31 @@ def test_raw_bytes(segment: FakeSegment, raw: bytes, encoding: str | None) -> No
 def test_still_serving(segment: FakeSegment) -> None:
     r = requests.post(f"{segment.url}/v1/track", json={"userId": "u", "event": "E", "writeKey": "k"})
     assert r.status_code == 200 and r.json() == {"success": True}
+
+
+@pytest.fixture(scope="module")
+def keyed() -> Iterator[FakeSegment]:
+    with FakeSegment(write_key="wk") as fake:
+        yield fake
+
+
+@SETTINGS
+@given(body=batch_body, key=st.sampled_from(["wk", "other", ""]), in_body=st.booleans())
+def test_a_wrong_key_never_captures_and_lists_every_event(
+    keyed: FakeSegment, body: dict[str, Any], key: str, in_body: bool
+) -> None:
+    body = {k: v for k, v in body.items() if k != "writeKey"}
+    headers = {}
+    if in_body:
+        body["writeKey"] = key
+    else:
+        headers = {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+    captured, refused = len(keyed.events()), len(keyed.rejected)
+    response = requests.post(f"{keyed.url}/v1/batch", data=json.dumps(body).encode(), headers=headers)
+    check(keyed, response)
+    if key == "":
+        assert response.status_code == 400 and response.json()["code"] == "missing_write_key"
+    elif key == "other" and response.status_code == 200:
+        assert len(keyed.events()) == captured, "nothing sent with a wrong key is captured"
+        new = keyed.rejected[refused:]
+        assert len(new) == len(body["batch"]) and all(r["reason"].startswith("wrong write key") for r in new)

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ...defaults import HOST, PORT, PROFILE
 from ...profiles import Expectation, UserMapping, expect
 from ..core.app import FakeServer
 from ..core.server import ServerThread
-from .app import ROUTES, SegmentApp, SegmentConfig
+from .app import MAX_BATCH_BYTES, ROUTES, SegmentApp, SegmentConfig
 from .store import SegmentStore
 
 __all__ = ["ROUTES", "FakeSegment", "SegmentApp", "SegmentConfig", "SegmentStore"]
@@ -24,8 +25,9 @@ __all__ = ["ROUTES", "FakeSegment", "SegmentApp", "SegmentConfig", "SegmentStore
 class FakeSegment(FakeServer):
     """The fake Segment Tracking API, run in a background thread (127.0.0.1, any free port by default).
 
-    Point a Segment library's ``host`` at :attr:`url`. ``write_key`` given must match; left None, any
-    non-empty write key is accepted; a missing one is always refused (401).
+    Point a Segment library's ``host`` at :attr:`url`. Left None, ``write_key`` accepts any non-empty key.
+    Given, a request with another key is answered as Segment answers it, 200 ``{"success": true}``, and its
+    events are dropped, each listed in :attr:`rejected` with the reason. A missing or empty key gets 400.
     """
 
     app: SegmentApp
@@ -33,14 +35,14 @@ class FakeSegment(FakeServer):
     def __init__(
         self,
         *,
-        host: str = "127.0.0.1",
-        port: int = 0,
+        host: str = HOST,
+        port: int = PORT,
         write_key: str | None = None,
-        max_body: int = 500 * 1024,
+        max_body: int = MAX_BATCH_BYTES,
         journal_limit: int | None = None,
         log_requests: bool = False,
     ):
-        self.app = SegmentApp(SegmentConfig(write_key, max_body, 500 * 1024, journal_limit))
+        self.app = SegmentApp(SegmentConfig(write_key, max_body, MAX_BATCH_BYTES, journal_limit))
         self.server = ServerThread(self.app, host, port, log_requests=log_requests)
 
     def __enter__(self) -> FakeSegment:
@@ -60,9 +62,10 @@ class FakeSegment(FakeServer):
 
     def expected(
         self,
-        profile: str = "track-api",
+        profile: str = PROFILE,
         settings: Mapping[str, Any] | None = None,
         mapping: UserMapping | str | None = None,
     ) -> Expectation:
-        """What Pendo should receive for the captured events, under ``profile``."""
+        """What Pendo should receive for the captured events, under ``profile`` (default: the toolkit's default
+        profile, :data:`pytest_segpendo.defaults.PROFILE`)."""
         return expect(self.events(), profile, settings, mapping)

@@ -24,6 +24,12 @@ ROUTES = (*CALLS, "batch", "import")
 MAX_BATCH_BYTES = 500 * 1024
 MAX_BATCH_EVENTS = 2500
 
+WRONG_KEY_SOURCE = (
+    "Segment's edge is stateless and does not validate write keys: segmentio/analytics-node#59, "
+    "segmentio/analytics-ruby#136"
+)
+EMPTY_KEY_SOURCE = "a missing write key gets 400 as reported in segmentio/analytics-go#205, not documented by Segment"
+
 _CODES = {
     400: "invalid_request",
     401: "unauthorized",
@@ -78,28 +84,31 @@ class SegmentApp(FakeApp):
         return {"code": extra.get("code", _CODES.get(status, "error")), "message": reason}
 
     # -- write key -----------------------------------------------------------------------------------------
-    def _write_key(self, request: Request, body: Any) -> str:
+    def _write_key(self, request: Request, body: Any) -> str | None:
+        """The write key given (HTTP Basic user name, else ``writeKey`` in the body); 400 when there is none.
+        Returns None when it is fine, or the reason its events are dropped (a key other than the configured one:
+        Segment's edge answers 200 and drops them)."""
         header = request.headers.get("Authorization", "")
         key = None
+        bad_basic = False
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "basic" and value:
             try:
                 key = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[0]
             except (binascii.Error, UnicodeDecodeError):
-                raise BadRequest(
-                    401, "Authorization: Basic credentials are not base64 of 'writeKey:'", code="unauthorized"
-                ) from None
+                bad_basic = True
         if not key and isinstance(body, dict) and isinstance(body.get("writeKey"), str):
             key = body["writeKey"]  # in the body, alone or beside an OAuth Bearer token
         if not key:
-            raise BadRequest(
-                401,
-                'write key required: HTTP Basic auth with the write key as user name, or "writeKey" in the body',
-                code="unauthorized",
+            what = (
+                "Authorization: Basic credentials are not base64 of 'writeKey:'"
+                if bad_basic
+                else 'write key required: HTTP Basic auth with the write key as user name, or "writeKey" in the body'
             )
+            raise BadRequest(400, f"{what} ({EMPTY_KEY_SOURCE})", code="missing_write_key")
         if self.config.write_key is not None and key != self.config.write_key:
-            raise BadRequest(401, "write key: not the configured one", code="invalid_write_key")
-        return key
+            return f"wrong write key: Segment answers 200 and drops the events ({WRONG_KEY_SOURCE})"
+        return None
 
     # -- events --------------------------------------------------------------------------------------------
     def _prepare(self, item: Any, received: str, context: Any, integrations: Any) -> Any:
@@ -119,7 +128,7 @@ class SegmentApp(FakeApp):
         event["receivedAt"] = received
         return event
 
-    def _take(self, entry: dict[str, Any], items: list[Any], top: dict[str, Any]) -> Response:
+    def _take(self, entry: dict[str, Any], items: list[Any], top: dict[str, Any], dropped: str | None) -> Response:
         received = now_iso()
         good, refused = [], []
         for i, item in enumerate(items):
@@ -130,13 +139,13 @@ class SegmentApp(FakeApp):
                     f"batch[{i}]: event of {event_size(event)} bytes is over the 32 KB limit",
                     code="payload_too_large",
                 )
-            errors = validate_event(event)
+            errors = [dropped] if dropped is not None else validate_event(event)
             if errors:
                 mid = event.get("messageId") if isinstance(event, dict) else None
                 refused.append((i, mid, "; ".join(map(str, errors))))
             else:
                 good.append(event)
-        self.store.accept(entry, good, refused)
+        self.store.accept(entry, good, refused, dropped=dropped is not None)
         return json_response({"success": True})
 
     def _read(self, request: Request, max_body: int) -> Any:
@@ -150,27 +159,21 @@ class SegmentApp(FakeApp):
 
     def _single(self, request: Request, args: Mapping[str, Any], entry: dict[str, Any]) -> Response:
         body = self._read(request, min(self.config.max_body, MAX_EVENT_BYTES * 4))
-        self._write_key(request, body)
+        dropped = self._write_key(request, body)
         if not isinstance(body, dict):
             raise BadRequest(400, "body: must be a JSON object (one event)", code="invalid_request")
         event = {**body, "type": entry["route"]}
-        return self._take(entry, [event], {})
+        return self._take(entry, [event], {}, dropped)
 
     def _batch(self, request: Request, args: Mapping[str, Any], entry: dict[str, Any]) -> Response:
         body = self._read(request, self.config.max_body)
-        self._write_key(request, body)
+        dropped = self._write_key(request, body)
         if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
             raise BadRequest(400, "body.batch: required (a JSON array of events)", code="invalid_request")
         items = body["batch"]
         if len(items) > MAX_BATCH_EVENTS:
-            refused = [
-                (
-                    i,
-                    e.get("messageId") if isinstance(e, dict) else None,
-                    f"batch of {len(items)} events: at most 2,500 per batch",
-                )
-                for i, e in enumerate(items)
-            ]
-            self.store.accept(entry, [], refused)
+            reason = dropped or f"batch of {len(items)} events: at most 2,500 per batch"
+            refused = [(i, e.get("messageId") if isinstance(e, dict) else None, reason) for i, e in enumerate(items)]
+            self.store.accept(entry, [], refused, dropped=dropped is not None)
             return json_response({"success": True})
-        return self._take(entry, items, body)
+        return self._take(entry, items, body, dropped)

@@ -26,9 +26,15 @@ class SegmentStore(RequestJournal):
             self._ids: set[str] = set()
 
     def accept(
-        self, entry: dict[str, Any], events: list[dict[str, Any]], refused: list[tuple[int, Any, str]]
+        self,
+        entry: dict[str, Any],
+        events: list[dict[str, Any]],
+        refused: list[tuple[int, Any, str]],
+        *,
+        dropped: bool = False,
     ) -> tuple[int, int]:
-        """Keep the valid events (dropping messageIds already captured) and the refused ones, together."""
+        """Keep the valid events (dropping messageIds already captured) and the refused ones, together.
+        ``dropped``: the request was answered 200 but none of its events is kept (a wrong write key)."""
         source = {"route": entry["route"], "request": entry["id"]}
         stored = dup = 0
         with self.lock:
@@ -57,7 +63,7 @@ class SegmentStore(RequestJournal):
                     }
                 )
             self.duplicates += dup
-            entry.update(outcome="accepted", events=stored, refused=len(refused))
+            entry.update(outcome="dropped" if dropped else "accepted", events=stored, refused=len(refused))
             if dup:
                 entry["duplicates"] = dup
         return stored, dup
