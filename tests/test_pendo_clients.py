@@ -6,6 +6,7 @@ import json
 import time
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -86,8 +87,9 @@ def test_a_client_that_expects_missing_visitors_reported(pendo: FakePendo) -> No
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200
         answer = json.loads(response.read())
-    assert answer == {"total": 1, "updated": 0, "failed": 1, "missing": ["thisVisitorDoesNotExist"]}
-    assert pendo.records() == [] and "create=true" in pendo.warnings[0]["detail"]
+    assert answer == {"total": 1, "updated": 0, "failed": 1, "missing": ["thisVisitorDoesNotExist"], "errors": []}
+    assert pendo.records() == [] and pendo.warnings == []
+    assert pendo.dropped[0]["rule"] == "metadata-unknown-id" and "create=true" in pendo.dropped[0]["reason"]
 
 
 def test_single_value_writes_with_encoded_path_segments(pendo: FakePendo) -> None:
@@ -100,7 +102,7 @@ def test_single_value_writes_with_encoded_path_segments(pendo: FakePendo) -> Non
         ).status_code
         == 200
     )
-    curl_like = f"{pendo.url}/api/v1/metadata/visitor/agent/value/uuuu/APPID_targetingcookies"
+    curl_like = f"{pendo.url}/api/v1/metadata/visitor/custom/value/uuuu/APPID_targetingcookies"
     assert (
         requests.put(curl_like, data='"YES"', headers={"x-pendo-integration-key": INTEGRATION_KEY}).status_code == 200
     )
@@ -137,3 +139,52 @@ def test_keys_are_checked_per_api(pendo: FakePendo) -> None:
         meta.status_code == 403
         and meta.json()["error"] == "x-pendo-integration-key (an integration key): not the configured key"
     )
+
+
+AGENT_GROUP_WRITERS = [
+    # (client, path, body): public integrations that post to the agent group of the bulk endpoint
+    (
+        "Flagsmith api/integrations/pendo/pendo.py, one version (PENDO_API_URL + /api/v1/metadata/visitor/agent/value)",
+        "visitor/agent/value",
+        [{"visitorId": "u1", "values": {"flag_x": "on"}}],
+    ),
+    (
+        "segment-services-eng/usertesting pendoDestinationFunction.js (identify traits)",
+        "visitor/agent/value",
+        [{"visitorId": "u1", "values": {"plan": "pro"}}],
+    ),
+    (
+        "Syncari PendoService (editableMetadataGroups pendo, custom, agent; ?create=true to create)",
+        "account/agent/value?create=true",
+        [{"accountId": "a1", "values": {"arr": 5}}],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("client", "path", "body"), AGENT_GROUP_WRITERS, ids=["flagsmith", "segment-function", "syncari"]
+)
+def test_clients_that_write_the_agent_group(client: str, path: str, body: list[dict[str, Any]]) -> None:
+    """Pendo's support article says agent metadata "cannot be modified manually or through the API"
+    (support.pendo.io 360031832072, older revision): the fake refuses by default, with a 400 naming the rule
+    and the setting; yet public clients such as these write ``agent`` (docs/pendo.md, "Agent metadata"), and
+    ``agent_writes="accept"`` takes them. The visitor and account exist first (the web agent saw them)."""
+    from pytest_segpendo.fakes.pendo import encode_jzb
+
+    kind = path.split("/")[0]
+    ident = body[0]["visitorId" if kind == "visitor" else "accountId"]
+    headers = {"x-pendo-integration-key": INTEGRATION_KEY, "content-type": "application/json"}
+    seen = [{"type": "meta", "props": {"visitor": {"id": "u1"}, "account": {"id": "a1"}}}]
+    with FakePendo(integration_key=INTEGRATION_KEY) as strict:
+        refused = requests.post(f"{strict.url}/api/v1/metadata/{path}", data=json.dumps(body), headers=headers)
+        assert refused.status_code == 400, client
+        assert "cannot be modified manually or through the API" in refused.json()["error"]
+        assert 'agent_writes="accept"' in refused.json()["error"]
+        assert strict.records() == [] and strict.rejected[0]["reason"] == refused.json()["error"]
+    with FakePendo(integration_key=INTEGRATION_KEY, agent_writes="accept") as lenient:
+        requests.get(f"{lenient.url}/data/ptm.gif/key", params={"jzb": encode_jzb(seen)}).raise_for_status()
+        taken = requests.post(f"{lenient.url}/api/v1/metadata/{path}", data=json.dumps(body), headers=headers)
+        assert taken.status_code == 200, client
+        assert taken.json() == {"total": 1, "updated": 1, "failed": 0, "missing": [], "errors": []}
+        read = requests.get(f"{lenient.url}/api/v1/{kind}/{ident}", headers=headers).json()
+        assert read["metadata"]["agent"] == body[0]["values"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -138,6 +139,8 @@ def test_beacon_post_bodies(pendo: FakePendo, session: requests.Session, body: b
 
 @SETTINGS
 @given(body=track_like | json_values, raw=st.none() | st.binary(max_size=100))
+@example(body=None, raw=b"[" * 5000)  # deeper than the parser's stack: once a 500
+@example(body=None, raw=b"[" * 1000 + b"]" * 1000)  # parsed, but too deep to write back out: once a 500
 def test_track_api(pendo: FakePendo, session: requests.Session, body: Any, raw: bytes | None) -> None:
     data = raw if raw is not None else json.dumps(body).encode()
     check(pendo, session.post(f"{pendo.url}/data/track", data=data, headers={"x-pendo-integration-key": "s"}))
@@ -178,10 +181,20 @@ def test_segmentio_webhook(pendo: FakePendo, session: requests.Session, body: An
     check(pendo, session.post(f"{pendo.url}/data/segmentio/k", data=json.dumps(body).encode()))
 
 
-def test_still_serving_after_the_fuzzing(pendo: FakePendo, session: requests.Session) -> None:
+def test_still_serving_after_hostile_input(pendo: FakePendo, session: requests.Session) -> None:
+    """Brings its own hostile input (it used to rely on the fuzz tests having run first in the same module, and
+    proved nothing when run alone or first): every route gets broken bodies, then a valid request is served."""
+    before = len(pendo.rejected)
+    broken = [b"", b"{", b"\xff", b"[" * 3000, b'{"events": "%%%"}', b"null", zlib.compress(b"[]")]
+    paths = ["/data/track", "/data/ptm.gif/k", "/api/v1/metadata/visitor/custom/value", "/data/segmentio/k"]
+    for path in paths:
+        for body in broken:
+            check(pendo, session.post(pendo.url + path, data=body, headers={"x-pendo-integration-key": "s"}))
+    assert len(pendo.rejected) - before == len(paths) * len(broken), "each broken body is refused with a reason"
+    stamp = int(time.time() * 1000)
     r = session.post(
         f"{pendo.url}/data/track",
-        json={"type": "track", "event": "E", "visitorId": "u", "timestamp": 1, "context": {}},
+        json={"type": "track", "event": "After", "visitorId": "u", "timestamp": stamp, "context": {}},
         headers={"x-pendo-integration-key": "s"},
     )
-    assert r.status_code == 200
+    assert r.status_code == 200 and pendo.records()[-1]["event"] == "After"

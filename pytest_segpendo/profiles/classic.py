@@ -2,17 +2,24 @@
 (``https://data.pendo.io/data/segmentio/<API_KEY>``, one raw Segment event per request).
 
 The rules are those of the classic integration's code (analytics.js-integrations ``integrations/pendo``):
-identify and group only; visitor = ``{id, ...traits}`` (a trait named ``id`` wins, the opposite of web-actions);
-``parentAccount`` lifted out of the group traits; the Pendo agent's ``parent::child`` account ids. In cloud mode
-each event stands alone: no analytics.js state carries a group into an identify, or a user into a group.
+visitor = ``{id, ...traits}`` (a trait named ``id`` wins, the opposite of web-actions); ``parentAccount`` lifted
+out of the group traits; the Pendo agent's ``parent::child`` account ids. In cloud mode each event stands alone:
+no analytics.js state carries a group into an identify, or a user into a group.
+
+Track calls become Track Events only when a flag is on in the Pendo subscription (segment-docs
+``catalog/pendo/index.md``: "Using Track method also requires a setting enabled on your Pendo subscription";
+the flag's name is not public): setting ``trackEvents``, off by default. Their mapping is what the same page
+documents ("we will send it as a Pendo Track Event", ``groupId`` in the properties "Pendo will map ... to an
+account ID"); the rest is inferred and marked so in the field sources.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..events import timestamp_ms
 from ..mapping.js import UNDEFINED, js_string
-from ..records import account_record, parent_account_record, visitor_record
+from ..records import account_record, parent_account_record, track_record, visitor_record
 from .agent import DELIMITER, is_valid_id
 from .base import Action, ActionSpec, CompareHints, Emit, FieldSpec, Profile, Setting
 
@@ -22,6 +29,10 @@ def P(path: str) -> dict[str, str]:
 
 
 SOURCE = "analytics.js-integrations integrations/pendo/lib/index.js"
+DOCS = "segment-docs src/connections/destinations/catalog/pendo/index.md"
+TRACK_FLAG = (
+    'Segment\'s Pendo destination docs: "Using Track method also requires a setting enabled on your Pendo subscription"'
+)
 
 IDENTIFY = ActionSpec(
     name="identify",
@@ -58,6 +69,53 @@ GROUP = ActionSpec(
 )
 
 
+TRACK = ActionSpec(
+    name="track",
+    kind="track",
+    title="track -> Track Event (only with the Pendo-side flag: setting `trackEvents`)",
+    subscription='type = "track"',
+    fields={
+        "event": FieldSpec(
+            P("$.event"), "event (the Track Event name)", f'{DOCS}: "we will send it as a Pendo Track Event"'
+        ),
+        "visitorId": FieldSpec(
+            {"@if": {"blank": P("$.userId"), "then": P("$.userId"), "else": {"@template": "_PENDO_T_{{anonymousId}}"}}},
+            "visitorId",
+            f"{DOCS}: userId is the visitor id; `_PENDO_T_` + anonymousId without one is inferred from `_identify`",
+        ),
+        "accountId": FieldSpec(
+            {
+                "@if": {
+                    "exists": P("$.properties.groupId"),
+                    "then": P("$.properties.groupId"),
+                    "else": P("$.context.groupId"),
+                }
+            },
+            "accountId",
+            f'{DOCS}: "groupId ... highly recommended to add as a property. Pendo will map groupId to an account '
+            'ID" (context.groupId: inferred, as profile track-api)',
+        ),
+        "timestamp": FieldSpec(P("$.timestamp"), "timestamp, as integer milliseconds (inferred)", DOCS),
+        "properties": FieldSpec(P("$.properties"), "properties, as sent (inferred)", DOCS),
+        "context": FieldSpec(
+            {
+                "ip": P("$.context.ip"),
+                "userAgent": P("$.context.userAgent"),
+                "url": P("$.context.page.url"),
+                "title": P("$.context.page.title"),
+            },
+            "context.ip, context.userAgent, context.url, context.title (inferred, as profile track-api)",
+            DOCS,
+        ),
+    },
+    does=(
+        "With setting `trackEvents` (the flag Pendo turns on in your subscription) each track call is one Track "
+        "Event; without it Pendo accepts the call and records nothing (reported as ignored)."
+    ),
+    configurable=False,
+)
+
+
 def _id(value: Any) -> str | None:
     return js_string(value) if is_valid_id(value) else None
 
@@ -66,26 +124,38 @@ class ClassicProfile(Profile):
     name = "classic"
     title = "The classic Pendo destination, cloud mode (/data/segmentio/<apiKey>)"
     summary = (
-        "Stateless: each identify writes a visitor, each group an account and its parent account. Track, page, "
-        "screen and alias calls produce nothing. How Pendo's segmentio endpoint treats parent accounts is not "
-        "documented: by default it is taken to join ids as the agent does."
+        "Stateless: each identify writes a visitor, each group an account and its parent account. Track calls "
+        "become Track Events only when Pendo has turned a flag on in your subscription (setting `trackEvents`, off "
+        "by default); page, screen and alias calls produce nothing. How Pendo's segmentio endpoint treats parent "
+        "accounts is not documented: by default it is taken to join ids as the agent does."
     )
-    sources = (SOURCE, "segment-docs catalog/pendo (cloud mode endpoint)")
+    sources = (SOURCE, "segment-docs catalog/pendo (cloud mode endpoint, Track)")
     settings_spec = {
         "joinParentAccountIds": Setting(
             True,
             "account ids become `parent::child` when the group traits carry `parentAccount.id`, as the Pendo agent "
             "does",
         ),
+        "trackEvents": Setting(
+            False,
+            "track calls become Track Events: the setting Pendo enables on your subscription on request ("
+            + TRACK_FLAG
+            + "; its name is not public). Off: Pendo records nothing for them",
+        ),
     }
-    action_specs = (IDENTIFY, GROUP)
+    action_specs = (IDENTIFY, GROUP, TRACK)
     hints = CompareHints(view="state", timestamp_tolerance_ms=0)
-    ignored_note = "track, page, screen and alias calls: the classic destination sends identify and group only."
+    ignored_note = (
+        "page, screen and alias calls: the classic destination sends identify, group and track only; track calls "
+        "too unless setting `trackEvents` is on (the Pendo-side flag)."
+    )
 
     def no_action_reason(self, event: dict[str, Any]) -> str:
-        return f"the classic destination sends identify and group only ({event.get('type')} ignored)"
+        return f"the classic destination sends identify, group and track only ({event.get('type')} ignored)"
 
     def perform(self, action: Action, event: dict[str, Any], payload: dict[str, Any], emit: Emit) -> str | None:
+        if action.kind == "track":
+            return self._track(event, payload, emit)
         if action.kind == "identify":
             traits = payload.get("visitorData")
             traits = traits if isinstance(traits, dict) else {}
@@ -112,4 +182,31 @@ class ClassicProfile(Profile):
         emit(account_record(account, {k: v for k, v in traits.items() if k != "id"}, parent_id))
         if parent_id is not None and parent:
             emit(parent_account_record(parent_id, {k: v for k, v in parent.items() if k != "id"}))
+        return None
+
+    def _track(self, event: dict[str, Any], payload: dict[str, Any], emit: Emit) -> str | None:
+        if not self.settings["trackEvents"]:
+            return (
+                "track calls on /data/segmentio become Track Events only when Pendo enables a setting on your "
+                f"subscription ({TRACK_FLAG}); setting trackEvents is off"
+            )
+        name = payload.get("event")
+        if not isinstance(name, str) or name == "":
+            return "track without an event name"
+        visitor = _id(payload.get("visitorId", UNDEFINED))
+        if visitor is None:
+            return "track without userId or anonymousId"
+        stamp = payload.get("timestamp")
+        properties = payload.get("properties")
+        context = payload.get("context")
+        emit(
+            track_record(
+                name,
+                visitor,
+                _id(payload.get("accountId", UNDEFINED)),
+                timestamp_ms(stamp) if isinstance(stamp, str) else None,
+                properties if isinstance(properties, dict) else {},
+                context if isinstance(context, dict) else {},
+            )
+        )
         return None

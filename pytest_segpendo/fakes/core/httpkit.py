@@ -10,7 +10,11 @@ from werkzeug.wrappers import Request, Response
 
 from ...jsonl import dumps_bytes, loads
 
-__all__ = ["BadRequest", "inflate", "json_response", "read_body", "read_json"]
+__all__ = ["MAX_JSON_DEPTH", "BadRequest", "inflate", "json_response", "parse_json", "read_body", "read_json"]
+
+MAX_JSON_DEPTH = 128
+"""Deepest nesting of arrays and objects a fake takes. Neither Pendo nor Segment documents one; the fakes refuse
+deeper JSON (400) so that whatever they keep can be written back out (orjson writes at most 254 levels)."""
 
 
 class BadRequest(Exception):
@@ -66,17 +70,42 @@ def read_body(request: Request, max_bytes: int, max_decompressed: int) -> bytes:
     return data
 
 
+def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when arrays and objects nest more than ``limit`` levels in ``value`` (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth >= limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def parse_json(data: bytes | str, what: str = "body") -> Any:
+    """``data`` parsed as JSON; 400 naming ``what`` and the problem when it is not UTF-8, not JSON, or nested
+    more than :data:`MAX_JSON_DEPTH` levels."""
+    try:
+        value = loads(data)
+    except UnicodeDecodeError:
+        raise BadRequest(400, f"{what}: not valid UTF-8") from None
+    except RecursionError:  # deeper than the parser's stack: deeper than the limit too
+        raise BadRequest(400, f"{what}: arrays and objects nested more than {MAX_JSON_DEPTH} levels deep") from None
+    except ValueError as exc:
+        message = getattr(exc, "msg", str(exc))
+        line, col = getattr(exc, "lineno", None), getattr(exc, "colno", None)
+        where = f" (line {line}, column {col})" if line else ""
+        raise BadRequest(400, f"{what}: not valid JSON: {message}{where}") from None
+    if too_deep(value):
+        raise BadRequest(400, f"{what}: arrays and objects nested more than {MAX_JSON_DEPTH} levels deep")
+    return value
+
+
 def read_json(request: Request, max_bytes: int, max_decompressed: int) -> Any:
     """The body parsed as JSON; 400 naming the problem when it is empty or not JSON."""
     data = read_body(request, max_bytes, max_decompressed)
     if not data.strip():
         raise BadRequest(400, "body: required (a JSON document)")
-    try:
-        return loads(data)
-    except UnicodeDecodeError:
-        raise BadRequest(400, "body: not valid UTF-8") from None
-    except ValueError as exc:
-        message = getattr(exc, "msg", str(exc))
-        line, col = getattr(exc, "lineno", None), getattr(exc, "colno", None)
-        where = f" (line {line}, column {col})" if line else ""
-        raise BadRequest(400, f"body: not valid JSON: {message}{where}") from None
+    return parse_json(data)

@@ -6,7 +6,7 @@ import http.client
 from typing import Any
 from urllib.parse import urlsplit
 
-from ...jsonl import loads
+from ...jsonl import dumps_bytes, loads
 
 __all__ = ["RemoteError", "RemotePendo"]
 
@@ -36,12 +36,14 @@ class RemotePendo:
         self._port = parts.port or 80
         self._timeout = timeout
 
-    def _call(self, method: str, path: str) -> Any:
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
         conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        data = dumps_bytes(body) if body is not None else b"" if method == "POST" else None
+        headers = {"Content-Type": "application/json"} if body is not None else {}
         try:
-            conn.request(method, "/__segpendo/" + path, body=b"" if method == "POST" else None)
+            conn.request(method, "/__segpendo/" + path, body=data, headers=headers)
             answer = conn.getresponse()
-            data = answer.read()
+            raw = answer.read()
         except OSError as exc:
             raise RemoteError(
                 f"cannot reach the fake Pendo server at {self.url}: {exc.strerror or exc} (is segpendo serve running "
@@ -49,16 +51,21 @@ class RemotePendo:
             ) from None
         finally:
             conn.close()
+        try:
+            out = loads(raw)
+        except ValueError:
+            out = None
+        if answer.status == 400 and isinstance(out, dict) and isinstance(out.get("error"), str):
+            raise RemoteError(f"{self.url}/__segpendo/{path} refused: {out['error']}")
         if answer.status != 200:
             raise RemoteError(f"{self.url}/__segpendo/{path} answered HTTP {answer.status}: is this a segpendo fake?")
-        try:
-            return loads(data)
-        except ValueError:
-            raise RemoteError(f"{self.url}/__segpendo/{path} did not answer JSON: is this a segpendo fake?") from None
+        if out is None:
+            raise RemoteError(f"{self.url}/__segpendo/{path} did not answer JSON: is this a segpendo fake?")
+        return out
 
-    def reset(self) -> None:
-        """Forget everything received and every fault rule."""
-        self._call("POST", "reset")
+    def reset(self, keep_faults: bool = False) -> None:
+        """Forget everything received, and every fault rule unless ``keep_faults`` (the clock is kept)."""
+        self._call("POST", "reset?keep=faults" if keep_faults else "reset")
 
     def activity(self) -> tuple[int, int]:
         """``(requests received so far, requests being handled now)``."""
@@ -66,6 +73,26 @@ class RemotePendo:
         return int(data["received"]), int(data["active"])
 
     def inspection(self) -> dict[str, Any]:
-        """What ``GET /__segpendo/records`` answers: records, refusals, warnings, duplicates."""
+        """What ``GET /__segpendo/records`` answers: records, refusals, drops, warnings, injected faults..."""
         data: dict[str, Any] = self._call("GET", "records")
         return data
+
+    def clock(self) -> dict[str, Any]:
+        """The fake's clock: ``{"now": ms, "kind": "wall" | "fixed" | ...}``."""
+        data: dict[str, Any] = self._call("GET", "clock")
+        return data
+
+    def set_clock(self, ms: int | None) -> dict[str, Any]:
+        """Stop the fake's clock at ``ms`` (milliseconds since the epoch), or give it back the wall clock (None)."""
+        data: dict[str, Any] = self._call("POST", "clock", {"now": ms})
+        return data
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The fault rules, with their counters."""
+        data = self._call("GET", "faults")
+        return list(data["faults"])
+
+    def set_faults(self, rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Replace the fault rules (``[]`` clears them); RemoteError names a bad field."""
+        data = self._call("POST", "faults", rules)
+        return list(data["faults"])

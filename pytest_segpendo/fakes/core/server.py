@@ -5,6 +5,13 @@
   second of ``socketserver``'s poll interval, and also closes idle keep-alive connections;
 - HTTP/1.1 keep-alive (werkzeug's own handler closes every connection): a request body the app did not read
   is drained, so the next request on the connection starts at the right byte;
+- an answer given before the body was read (a 413 for a body over the cap, a 401, an injected fault) can be
+  read by the client: a small unread body is drained before answering; a large one is read and discarded
+  after the answer, within bounds (``linger_bytes``, 5 s in all, 2 s without data), and the connection is then
+  closed, as nginx's ``lingering_close`` does. Beyond the bounds the connection is closed: never a hang, never
+  more than 64 KiB held in memory;
+- ``Expect: 100-continue`` is answered ``100 Continue`` only when the app starts reading the body, so a request
+  refused before that (a 413 decided from ``Content-Length``) does not make the client send its body;
 - no log line per request unless ``log_requests=True``;
 - an exception raised inside the app is answered with a 500 and kept: :meth:`ServerThread.check` raises it in
   the caller's thread, so a bug in a fake fails the test that triggered it.
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable
 from types import TracebackType
@@ -25,6 +33,10 @@ __all__ = ["HandlerError", "ServerThread"]
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _DRAIN_LIMIT = 1 << 20  # read at most this much of an unread request body to keep the connection
+LINGER_BYTES = 64 << 20  # after an early answer, read and discard at most this much of the body, then close
+LINGER_SECONDS = 5.0  # ... for at most this long in all
+LINGER_IDLE = 2.0  # ... waiting at most this long for more data
+_CHUNK = 64 * 1024
 
 
 def _deprecated(old: str, new: str) -> None:
@@ -37,30 +49,63 @@ class HandlerError(RuntimeError):
     """An exception raised inside a fake's request handler, re-raised in the test's thread by ``check()``."""
 
 
-class _CountingInput:
-    """``wsgi.input`` limited to Content-Length, counting what the app read (to drain the rest)."""
+class _Input:
+    """``wsgi.input`` limited to Content-Length (``length``) or ending with the chunked body (``length`` None),
+    knowing what the app left unread, and sending ``100 Continue`` when the app first reads (if asked for)."""
 
-    def __init__(self, raw: Any, length: int):
+    def __init__(self, raw: Any, length: int | None, send_continue: Callable[[], None] | None = None):
         self.raw = raw
-        self.left = length
+        self.left = length  # None: chunked, length unknown
+        self.finished = length == 0
+        self._send_continue = send_continue
 
-    def read(self, size: int = -1) -> bytes:
-        if self.left <= 0:
-            return b""
-        n = self.left if size is None or size < 0 else min(size, self.left)
-        data: bytes = self.raw.read(n)
-        self.left -= len(data)
-        if not data:
-            self.left = 0
+    def _start(self) -> None:
+        if self._send_continue is not None:
+            send, self._send_continue = self._send_continue, None
+            send()
+
+    @property
+    def awaiting_continue(self) -> bool:
+        """The client asked for ``100 Continue`` and has not had it: it may not send the body at all."""
+        return self._send_continue is not None
+
+    def forget_continue(self) -> None:
+        self._send_continue = None
+
+    def _size(self, size: int | None) -> int:
+        if self.left is None:
+            return _CHUNK if size is None or size < 0 else size
+        return self.left if size is None or size < 0 else min(size, self.left)
+
+    def _took(self, data: bytes, asked: int) -> bytes:
+        ended = asked > 0 and not data  # the client closed (or the chunked body ended)
+        if self.left is not None:
+            self.left -= len(data)
+            if self.left <= 0 or ended:
+                self.left = 0
+                self.finished = True
+        elif ended:
+            self.finished = True
         return data
 
-    def readline(self, size: int = -1) -> bytes:
-        if self.left <= 0:
+    def read(self, size: int | None = -1) -> bytes:
+        if self.finished:
             return b""
-        n = self.left if size is None or size < 0 else min(size, self.left)
-        data: bytes = self.raw.readline(n)
-        self.left -= len(data)
-        return data
+        self._start()
+        if self.left is None and (size is None or size < 0):
+            parts = []
+            while data := self.read(_CHUNK):
+                parts.append(data)
+            return b"".join(parts)
+        n = self._size(size)
+        return self._took(self.raw.read(n), n)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        if self.finished:
+            return b""
+        self._start()
+        n = self._size(size)
+        return self._took(self.raw.readline(n), n)
 
     def __iter__(self) -> Any:
         while True:
@@ -85,17 +130,16 @@ class _Handler(WSGIRequestHandler):
     def run_wsgi(self) -> None:
         environ = self.make_environ()
         self.environ = environ
-        counting: _CountingInput | None = None
-        chunked = environ.get("wsgi.input_terminated", False)
+        chunked = bool(environ.get("wsgi.input_terminated", False))
+        length: int | None = None
         if not chunked:
             try:
-                length = int(environ.get("CONTENT_LENGTH") or 0)
+                length = max(int(environ.get("CONTENT_LENGTH") or 0), 0)
             except ValueError:
                 length = 0
-            counting = _CountingInput(environ["wsgi.input"], max(length, 0))
-            environ["wsgi.input"] = counting
-        if self.headers.get("Expect", "").lower().strip() == "100-continue":
-            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        expects = self.headers.get("Expect", "").lower().strip() == "100-continue"
+        body = _Input(environ["wsgi.input"], length, self._send_continue if expects else None)
+        environ["wsgi.input"] = body
 
         status: list[str] = []
         headers: list[tuple[str, str]] = []
@@ -110,7 +154,7 @@ class _Handler(WSGIRequestHandler):
         try:
             result = self.server.app(environ, start_response)
             try:
-                body = b"".join(result)
+                payload = b"".join(result)
             finally:
                 close = getattr(result, "close", None)
                 if close is not None:
@@ -119,9 +163,9 @@ class _Handler(WSGIRequestHandler):
             self.server.record_error(exc)
             status[:] = ["500 INTERNAL SERVER ERROR"]
             headers[:] = [("Content-Type", "application/json")]
-            body = b'{"error": "internal error in the fake server (see ServerThread.raise_errors())"}'
+            payload = b'{"error": "internal error in the fake server (see ServerThread.raise_errors())"}'
 
-        keep = self._keep_alive(counting, chunked)
+        keep, linger = self._keep_alive(body)
         code_text, _, reason = status[0].partition(" ")
         self.send_response(int(code_text), reason)
         names = set()
@@ -129,35 +173,65 @@ class _Handler(WSGIRequestHandler):
             names.add(name.lower())
             self.send_header(name, value)
         if "content-length" not in names:
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(len(payload)))
         if not keep:
             self.send_header("Connection", "close")
         # Headers and body in one write: two small writes meet Nagle's algorithm and the client's delayed
         # ACK, and every keep-alive response would wait 40 ms.
         self._headers_buffer.append(b"\r\n")
-        if body and self.command != "HEAD":
-            self._headers_buffer.append(body)
+        if payload and self.command != "HEAD":
+            self._headers_buffer.append(payload)
         self.flush_headers()
         self.close_connection = not keep
+        if linger:
+            self._linger(body)
 
-    def _keep_alive(self, counting: _CountingInput | None, chunked: bool) -> bool:
-        if self.server.stopping or self.close_connection:
-            return False
-        if self.headers.get("Connection", "").lower() == "close":
-            return False
-        if self.request_version != "HTTP/1.1" and self.headers.get("Connection", "").lower() != "keep-alive":
-            return False
-        if chunked:
-            return False  # an unread chunked body cannot be skipped cheaply: start afresh
-        if counting is not None and counting.left:
-            if counting.left > _DRAIN_LIMIT:
-                return False
-            try:
-                while counting.read(65536):
+    def handle_expect_100(self) -> bool:
+        return True  # http.server would answer 100 Continue at once: _Input does it when the app reads
+
+    def _send_continue(self) -> None:
+        self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self.wfile.flush()
+
+    def _keep_alive(self, body: _Input) -> tuple[bool, bool]:
+        """(keep the connection, read and discard the rest of the body after answering)."""
+        if self.server.stopping:
+            return False, False
+        keepable = (
+            not self.close_connection
+            and self.headers.get("Connection", "").lower() != "close"
+            and (self.request_version == "HTTP/1.1" or self.headers.get("Connection", "").lower() == "keep-alive")
+        )
+        if body.finished:
+            return keepable, False
+        if body.awaiting_continue:
+            # Answered before the app read anything: the client may send its body now, or may not.
+            body.forget_continue()
+            return False, True
+        if body.left is not None and body.left <= _DRAIN_LIMIT:
+            try:  # small: drain now, keep the connection
+                while body.read(_CHUNK):
                     pass
             except OSError:
-                return False
-        return True
+                return False, False
+            return keepable, False
+        return False, True  # large or chunked: answer first, then linger
+
+    def _linger(self, body: _Input) -> None:
+        """Read and discard the rest of the body so that the client, still sending, reads the answer; give up
+        after ``linger_bytes``, ``LINGER_SECONDS`` in all or ``LINGER_IDLE`` without data (then the
+        connection closes)."""
+        budget = self.server.linger_bytes
+        deadline = time.monotonic() + self.server.linger_seconds
+        try:
+            self.connection.settimeout(min(LINGER_IDLE, self.server.linger_seconds))
+            while budget > 0 and time.monotonic() < deadline:
+                data = body.read(min(_CHUNK, budget))
+                if not data:
+                    return
+                budget -= len(data)
+        except (OSError, ValueError):
+            return  # timed out, reset, or a broken chunked body: close
 
     def handle(self) -> None:
         try:
@@ -177,8 +251,18 @@ class _Server(ThreadedWSGIServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, host: str, port: int, app: WSGIApp, log_requests: bool):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        app: WSGIApp,
+        log_requests: bool,
+        linger_bytes: int = LINGER_BYTES,
+        linger_seconds: float = LINGER_SECONDS,
+    ):
         self.log_requests = log_requests
+        self.linger_bytes = linger_bytes
+        self.linger_seconds = linger_seconds
         self.stopping = False
         self.errors: list[tuple[BaseException, str]] = []
         self._connections: set[socket.socket] = set()
@@ -219,13 +303,27 @@ class _Server(ThreadedWSGIServer):
 
 
 class ServerThread:
-    """Run a WSGI app on ``host:port`` in a daemon thread; usable as a context manager."""
+    """Run a WSGI app on ``host:port`` in a daemon thread; usable as a context manager.
 
-    def __init__(self, app: WSGIApp, host: str = "127.0.0.1", port: int = 0, *, log_requests: bool = False):
+    ``linger_bytes`` and ``linger_seconds`` bound what is read and discarded of a request body left unread by an
+    early answer (a 413), so that the client reads that answer (module doc)."""
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        log_requests: bool = False,
+        linger_bytes: int = LINGER_BYTES,
+        linger_seconds: float = LINGER_SECONDS,
+    ):
         self.app = app
         self.host = host
         self.requested_port = port
         self.log_requests = log_requests
+        self.linger_bytes = linger_bytes
+        self.linger_seconds = linger_seconds
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -234,7 +332,9 @@ class ServerThread:
         """Bind and serve; returns once the server accepts connections. Raises OSError if the port is taken."""
         if self._server is not None:
             raise RuntimeError("server already started")
-        self._server = server = _Server(self.host, self.requested_port, self.app, self.log_requests)
+        self._server = server = _Server(
+            self.host, self.requested_port, self.app, self.log_requests, self.linger_bytes, self.linger_seconds
+        )
         ready = threading.Event()
 
         def serve() -> None:

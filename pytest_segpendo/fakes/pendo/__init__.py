@@ -9,15 +9,30 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ... import defaults
 from ...records import Record
 from ..core.app import FakeServer
+from ..core.clock import Clock, FixedClock, WallClock
+from ..core.faults import FaultRule
 from ..core.server import ServerThread
 from .app import GIF, ROUTES, PendoApp, PendoConfig
 from .decode import decode_jzb, encode_jzb
 
-__all__ = ["GIF", "ROUTES", "FakePendo", "PendoApp", "PendoConfig", "decode_jzb", "encode_jzb"]
+__all__ = [
+    "GIF",
+    "ROUTES",
+    "Clock",
+    "FakePendo",
+    "FixedClock",
+    "PendoApp",
+    "PendoConfig",
+    "WallClock",
+    "decode_jzb",
+    "encode_jzb",
+]
 
 
 class FakePendo(FakeServer):
@@ -25,8 +40,14 @@ class FakePendo(FakeServer):
 
     Keys: ``api_key`` (beacon paths, ``/data/segmentio/<key>``), ``integration_key`` (Metadata API and reads),
     ``track_secret`` (Track Events API). A key given must match; a key left None accepts any non-empty value;
-    a missing key is always refused. ``max_age_days``: Track Events older than this (by the wall clock) get a
-    ``timestamp-old`` warning, as Pendo does not process them; None turns the rule off (for replayed traffic).
+    a missing key is always refused.
+
+    ``max_age_days``: a Track Event older than this when it arrives, by ``clock`` (the wall clock by default), is
+    answered 200 and never processed, as Pendo does: it is listed in ``dropped``, not in the records. None turns
+    the rule off (replays of old captures). ``agent_writes``: Metadata API writes to the ``agent`` group are
+    refused (``"refuse"``, as Pendo documents) or taken (``"accept"``). ``classic_settings``: the ``classic``
+    profile's settings for ``/data/segmentio`` (``{"trackEvents": True}``: the Pendo-side flag for track calls).
+    ``faults``: fault rules to start with (dicts as ``POST /__segpendo/faults`` takes them).
     """
 
     app: PendoApp
@@ -39,11 +60,14 @@ class FakePendo(FakeServer):
         api_key: str | None = None,
         integration_key: str | None = None,
         track_secret: str | None = None,
-        max_body: int = 1 << 20,
-        max_decompressed: int = 8 << 20,
+        max_body: int = defaults.MAX_BODY,
+        max_decompressed: int = defaults.MAX_DECOMPRESSED,
         journal_limit: int | None = None,
         classic_settings: dict[str, Any] | None = None,
-        max_age_days: float | None = 7,
+        max_age_days: float | None = defaults.AGE_LIMIT_DAYS,
+        agent_writes: str = "refuse",
+        clock: Clock | None = None,
+        faults: Iterable[Mapping[str, Any] | FaultRule] = (),
         log_requests: bool = False,
     ):
         config = PendoConfig(
@@ -55,8 +79,9 @@ class FakePendo(FakeServer):
             journal_limit,
             dict(classic_settings or {}),
             max_age_days,
+            agent_writes,
         )
-        self.app = PendoApp(config)
+        self.app = PendoApp(config, clock, faults)
         self.server = ServerThread(self.app, host, port, log_requests=log_requests)
 
     def __enter__(self) -> FakePendo:
@@ -67,14 +92,30 @@ class FakePendo(FakeServer):
     def config(self) -> PendoConfig:
         return self.app.config
 
+    @property
+    def clock(self) -> Clock:
+        """The clock Track Event ages are judged against (``WallClock()`` unless given); assignable at any time,
+        also over HTTP (``POST /__segpendo/clock``). A reset keeps it."""
+        return self.app.clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        self.app.clock = clock
+
     def records(self, view: str = "stream", *, with_source: bool = False) -> list[Record]:
         """Observed records: every write and track event (``stream``), or merged (``state``)."""
         return self.app.store.records_view(view, with_source)
 
     @property
     def warnings(self) -> list[dict[str, Any]]:
-        """Accepted data that breaks a rule Pendo applies after accepting (property names, size, age)."""
+        """Accepted data that breaks a rule Pendo applies without dropping it (property names, sizes)."""
         return self.app.store.listed("warnings")
+
+    @property
+    def dropped(self) -> list[dict[str, Any]]:
+        """Data Pendo answers 200 to and never processes: ``{request, route, rule, reason, source, record}``
+        (Track Events over the age limit, Metadata writes to ids that do not exist)."""
+        return self.app.store.listed("dropped")
 
     @property
     def ignored(self) -> list[dict[str, Any]]:

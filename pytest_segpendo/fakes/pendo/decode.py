@@ -10,18 +10,24 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from datetime import datetime, timezone
 from typing import Any
 
 from ...jsonl import dumps_bytes, loads
 from ...mapping.js import js_string
 from ...profiles.agent import DELIMITER, is_valid_id
 from ...records import Record
-from ..core.httpkit import BadRequest, inflate
+from ..core.httpkit import MAX_JSON_DEPTH, BadRequest, inflate, too_deep
 
 _B64URL = re.compile(rb"[A-Za-z0-9_-]*={0,2}")
 PROPERTY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-SEVEN_DAYS_MS = 7 * 86_400_000
+DAY_MS = 86_400_000
+
+# Where each rule comes from (a drop or refusal names its source).
+TRACK_EVENTS_SOURCE = "https://support.pendo.io/hc/en-us/articles/360032294291-Configure-Track-Events"
+METADATA_SOURCE = "https://support.pendo.io/hc/en-us/articles/360031832072-Visitor-and-Account-Metadata"
+CREATE_SOURCE = "https://support.pendo.io/hc/en-us/community/posts/9320635116315"
 
 
 def decode_jzb(text: str | bytes, max_decompressed: int, what: str = "jzb") -> Any:
@@ -38,11 +44,16 @@ def decode_jzb(text: str | bytes, max_decompressed: int, what: str = "jzb") -> A
         raise BadRequest(400, f"{what}: not valid base64url (length {len(raw)})") from None
     data = inflate(compressed, max_decompressed, what=what)
     try:
-        return loads(data)
+        value = loads(data)
     except UnicodeDecodeError:
         raise BadRequest(400, f"{what}: decompressed data is not UTF-8") from None
+    except RecursionError:  # deeper than the parser's stack: deeper than the limit too
+        raise BadRequest(400, f"{what}: arrays and objects nested more than {MAX_JSON_DEPTH} levels deep") from None
     except ValueError as exc:
         raise BadRequest(400, f"{what}: decompressed data is not JSON ({getattr(exc, 'msg', exc)})") from None
+    if too_deep(value):
+        raise BadRequest(400, f"{what}: arrays and objects nested more than {MAX_JSON_DEPTH} levels deep")
+    return value
 
 
 def encode_jzb(value: Any) -> str:
@@ -167,10 +178,9 @@ def dedupe_key(event: Any) -> tuple[Any, ...] | None:
 _TRACK_FIELDS = ("type", "event", "visitorId", "accountId", "timestamp", "properties", "context")
 
 
-def track_body_record(
-    body: Any, now_ms: int, max_age_ms: int | None = SEVEN_DAYS_MS
-) -> tuple[Record, list[tuple[str, str]]]:
-    """A Track Events API body -> (track record, warnings as (rule, detail)); BadRequest names a bad field."""
+def track_body_record(body: Any) -> tuple[Record, list[tuple[str, str]]]:
+    """A Track Events API body -> (track record, warnings as (rule, detail)); BadRequest names a bad field.
+    Whether Pendo then keeps it (its age) is :func:`too_old`'s question."""
     if isinstance(body, list):
         raise BadRequest(400, "body: must be one JSON object (the Track Events API takes one event per request)")
     if not isinstance(body, dict):
@@ -223,12 +233,6 @@ def track_body_record(
         if name not in _TRACK_FIELDS:
             warnings.append(("unknown-field", f"{name}: not a Track Events API field; Pendo ignores it"))
     warnings.extend(property_warnings(properties))
-    if max_age_ms is not None and stamp < now_ms - max_age_ms:
-        hint = " (it looks like seconds, not milliseconds)" if 0 < stamp < 10**11 else ""
-        days = f"{max_age_ms / 86_400_000:g} days"
-        warnings.append(
-            ("timestamp-old", f"timestamp {stamp} is more than {days} old: Pendo does not process it{hint}")
-        )
     record = {
         "kind": "track",
         "event": event,
@@ -239,6 +243,31 @@ def track_body_record(
         "context": context,
     }
     return record, warnings
+
+
+def _iso(ms: int) -> str:
+    try:
+        return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    except (OverflowError, OSError, ValueError):
+        return "out of range"
+
+
+def too_old(stamp: Any, now_ms: int, max_age_ms: int | None) -> str | None:
+    """Why Pendo never processes a Track Event with this ``timestamp`` when it arrives at ``now_ms`` (more than
+    ``max_age_ms`` old), or None. The reason gives the age, and the seconds-for-milliseconds hint."""
+    if max_age_ms is None or not isinstance(stamp, int) or isinstance(stamp, bool) or stamp >= now_ms - max_age_ms:
+        return None
+    age_days = (now_ms - stamp) / DAY_MS
+    limit = f"{max_age_ms / DAY_MS:g}"
+    reason = (
+        f"timestamp {stamp} ({_iso(stamp)}) is {age_days:,.1f} days old at {_iso(now_ms)}, over Pendo's {limit}-day "
+        "limit: Pendo answers 200 and never processes the event"
+    )
+    if 0 < stamp < 10**11 and 0 <= now_ms - stamp * 1000 <= max_age_ms:
+        reason += f" (it looks like seconds, not milliseconds: {stamp} x 1000 is {_iso(stamp * 1000)})"
+    elif 0 < stamp < 10**11:
+        reason += " (it looks like seconds, not milliseconds)"
+    return reason
 
 
 def property_warnings(properties: dict[str, Any]) -> list[tuple[str, str]]:

@@ -1,5 +1,6 @@
-"""What the fake Pendo server has seen: records, refusals, warnings, the request journal, and the merged
-visitors and accounts it answers reads with. Thread-safe; every request's writes land together."""
+"""What the fake Pendo server has seen: records, refusals, silent drops, warnings, injected faults, the request
+journal, and the merged visitors and accounts it answers reads with. Thread-safe; every request's writes land
+together."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class PendoStore(RequestJournal):
             self.clear_journal()
             self.records: list[Record] = []
             self.warnings: list[dict[str, Any]] = []
+            self.dropped: list[dict[str, Any]] = []
             self.ignored: list[dict[str, Any]] = []
             self.duplicates = 0
             self._seen: set[tuple[Any, ...]] = set()
@@ -36,8 +38,10 @@ class PendoStore(RequestJournal):
         warnings: list[tuple[str, str]] | None = None,
         ignored: list[dict[str, Any]] | None = None,
         duplicates: int = 0,
+        dropped: list[dict[str, Any]] | None = None,
     ) -> int:
-        """Store one request's records, warnings and ignored events together; returns how many records."""
+        """Store one request's records, warnings, ignored events and silent drops together; returns how many
+        records. A drop is ``{rule, reason, source, record}``: data Pendo answers 200 to and never processes."""
         source = {"route": entry["route"], "request": entry["id"]}
         with self.lock:
             for record in records:
@@ -47,10 +51,14 @@ class PendoStore(RequestJournal):
                 self.warnings.append({"request": entry["id"], "route": entry["route"], "rule": rule, "detail": detail})
             for item in ignored or ():
                 self.ignored.append({"request": entry["id"], "route": entry["route"], **item})
+            for item in dropped or ():
+                self.dropped.append({"request": entry["id"], "route": entry["route"], **item})
             self.duplicates += duplicates
             entry.update(outcome="accepted", records=len(records))
             if duplicates:
                 entry["duplicates"] = duplicates
+            if dropped:
+                entry["dropped"] = len(dropped)
         return len(records)
 
     def claim_events(self, keys: list[tuple[Any, ...] | None]) -> list[bool]:
@@ -121,6 +129,8 @@ class PendoStore(RequestJournal):
                 "duplicates": self.duplicates,
                 "warnings": list(self.warnings),
                 "ignored": list(self.ignored),
+                "dropped": list(self.dropped),
+                "injected": [dict(i) for i in self.injected],
             }
 
     def records_view(self, view: str = "stream", with_source: bool = False) -> list[Record]:
