@@ -54,6 +54,9 @@ def test_identical_records_conform_and_every_record_counts_as_matched() -> None:
         "changed": 0,
         "duplicated": 0,
         "rejected": 0,
+        "dropped": 0,
+        "retry-duplicate": 0,
+        "order-dependent": 0,
         "ignored": 0,
         "warnings": 0,
     }
@@ -262,11 +265,14 @@ def test_refusals_fail_warnings_and_ignored_events_do_not() -> None:
         "changed": 0,
         "duplicated": 0,
         "rejected": 1,
+        "dropped": 0,
+        "retry-duplicate": 0,
+        "order-dependent": 0,
         "ignored": 1,
         "warnings": 1,
     }
     text = report.format()
-    assert "  rejected request POST /data/track: HTTP 400: timestamp: required" in text
+    assert "    rejected: HTTP 400: timestamp: required (e.g. request POST /data/track)" in text
     assert "property-name x1" in text and "ignored (no Pendo record by design): page 1" in text
     assert diff([], [], STATE, warnings=warnings, ignored=ignored).conforms
 

@@ -29,6 +29,7 @@ __all__ = [
     "ProfileError",
     "Setting",
     "UserMapping",
+    "lane_key",
 ]
 
 
@@ -133,9 +134,30 @@ class CompareHints:
     notes: tuple[str, ...] = ()
 
 
+def lane_key(event: Any) -> str:
+    """The delivery lane of a Segment event: ``"userId:<id>"``, else ``"anonymousId:<id>"``, else ``""``.
+
+    Segment keeps one user's events in order and does not order events of different users; the delivery
+    (``pytest_segpendo.delivery``) spreads events over parallel connections by this key, and the diff uses it to
+    know which final states of a record written by several users some delivery order produces.
+    """
+    if isinstance(event, dict):
+        for name in ("userId", "anonymousId"):
+            value = event.get(name)
+            if value not in (None, ""):
+                return f"{name}:{value}"
+    return ""
+
+
 @dataclass
 class Expectation:
-    """What Pendo should receive for a list of events under a profile."""
+    """What Pendo should receive for a list of events under a profile.
+
+    ``origins`` and ``writers`` are parallel to ``stream``: the index of the event each record comes from, and
+    that event's delivery lane (:func:`lane_key`). ``writers`` lets the state view accept every final value some
+    admissible delivery order gives a record written from several lanes (``docs/verify.md``); an expectation
+    without it (or whose stream was changed since) is compared strictly, in stream order.
+    """
 
     profile: str
     settings: dict[str, Any]
@@ -144,6 +166,7 @@ class Expectation:
     origins: list[int] = field(default_factory=list)  # index of the event each stream record comes from
     ignored: list[Ignored] = field(default_factory=list)
     hints: CompareHints = field(default_factory=CompareHints)
+    writers: list[str] = field(default_factory=list)  # lane_key of the event each stream record comes from
 
     @cached_property
     def state(self) -> list[Record]:
@@ -313,13 +336,14 @@ class Profile:
     def expect(self, events: Iterable[dict[str, Any]]) -> Expectation:
         """The records Pendo should receive for ``events`` (in order), and the events it ignores."""
         result = Expectation(self.name, dict(self.settings), 0, hints=self.hints)
-        stream, origins = result.stream, result.origins
+        stream, origins, writers = result.stream, result.origins, result.writers
         index = -1
         for index, event in enumerate(events):
 
-            def emit(record: Record, _i: int = index) -> None:
+            def emit(record: Record, _i: int = index, _lane: str = lane_key(event)) -> None:
                 stream.append(record)
                 origins.append(_i)
+                writers.append(_lane)
 
             reason = self.handle(event, emit)
             if reason is not None:
@@ -364,5 +388,7 @@ class Profile:
         if len(kept) != len(result.stream):
             ids = {id(r) for r in kept}
             origins = [o for r, o in zip(result.stream, result.origins) if id(r) in ids]
+            writers = [w for r, w in zip(result.stream, result.writers) if id(r) in ids]
             result.stream[:] = kept
             result.origins[:] = origins
+            result.writers[:] = writers

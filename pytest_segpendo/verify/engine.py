@@ -12,8 +12,14 @@ The matching, per view (``docs/verify.md``):
   view a missing and an unexpected visitor or account whose metadata mostly agree are one record whose id
   changed.
 
-Each pair that differs is compared field by field with DeepDiff; matchers (timestamp tolerance, agent-added
-fields, your own) may declare a field difference equal.
+Each pair that differs is compared field by field with DeepDiff (imported only then); matchers (timestamp
+tolerance, agent-added fields, your own) may declare a field difference equal.
+
+With the lanes that wrote each expected record (``writers``, from ``Expectation.writers``), the state view
+accepts, for a visitor or account written from several lanes, any final value of a field that some delivery
+order gives (each writer lane's last write of the field) and reports it as ``order-dependent``. With the fake's
+``dropped`` records and ``injected`` faults, it links missing records to their cause and keeps apart the
+duplicates no correct system avoids (``retry-duplicate``).
 """
 
 from __future__ import annotations
@@ -26,14 +32,21 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from deepdiff import DeepDiff
-from deepdiff.helper import notpresent
-
 from ..jsonl import bulk
 from ..mapping.js import js_number
 from ..profiles.agent import ANONYMOUS_PATTERN, TEMP_PREFIX
 from ..records import ENTITY_KINDS, collapse_repeats, state_view
-from .report import ABSENT, KIND_ORDER, Difference, DiffReport, FieldDiff, label, sort_differences
+from .report import (
+    ABSENT,
+    KIND_ORDER,
+    Difference,
+    DiffReport,
+    FieldDiff,
+    format_path,
+    label,
+    sort_differences,
+    writer_label,
+)
 
 _orjson: Any
 try:
@@ -106,7 +119,7 @@ class DiffOptions:
 
     @classmethod
     def from_hints(cls, hints: Any, **overrides: Any) -> DiffOptions:
-        """Options from a profile's compare hints, with keyword overrides (None values are left as hinted)."""
+        """Options from a profile's compare hints, with keyword overrides (see :meth:`with_overrides`)."""
         base = cls(
             view=hints.view,
             timestamp_tolerance_ms=hints.timestamp_tolerance_ms,
@@ -115,11 +128,28 @@ class DiffOptions:
             anonymous_ids=bool(hints.anonymous_id_pattern),
             collapse_repeats=hints.view == "stream",
         )
+        return base.with_overrides(**overrides)
+
+    def with_overrides(self, **overrides: Any) -> DiffOptions:
+        """These options with some changed: ``ignore_paths``, ``agent_fields`` and ``matchers`` extend the
+        ones given (a tuple or list), the others replace them; None values leave an option as it is.
+
+        >>> options = DiffOptions(ignore_paths=("track.context",))
+        >>> options = options.with_overrides(ignore_paths=["*.metadata.x"], limit=5)
+        >>> options.ignore_paths, options.limit
+        (('track.context', '*.metadata.x'), 5)
+        """
+        unknown = sorted(set(overrides) - set(self.__dataclass_fields__))
+        if unknown:
+            raise TypeError(f"unknown diff option {unknown[0]!r} (options: {', '.join(self.__dataclass_fields__)})")
         given = {k: v for k, v in overrides.items() if v is not None}
         for key in ("ignore_paths", "agent_fields", "matchers"):
             if key in given:
-                given[key] = tuple(getattr(base, key)) + tuple(given[key])
-        return replace(base, **given)
+                value = given[key]
+                given[key] = tuple(getattr(self, key)) + (
+                    (value,) if isinstance(value, (str, Matcher)) else tuple(value)
+                )
+        return replace(self, **given) if given else self
 
 
 # -- paths ------------------------------------------------------------------------------------------------------
@@ -285,9 +315,25 @@ def _canonical(record: Any) -> bytes:
     return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr).encode()
 
 
+_DEEPDIFF: tuple[Any, Any] | None = None
+
+
+def _deepdiff() -> tuple[Any, Any]:
+    """DeepDiff and its "not present" marker, imported on first use: importing it costs more than the plugin's
+    whole start, and most runs never have a pair of records to compare field by field."""
+    global _DEEPDIFF
+    if _DEEPDIFF is None:
+        from deepdiff import DeepDiff
+        from deepdiff.helper import notpresent
+
+        _DEEPDIFF = (DeepDiff, notpresent)
+    return _DEEPDIFF
+
+
 def _field_diffs(
     kind: str, expected: Record, observed: Record, matchers: Sequence[Matcher], tolerance: int | None
 ) -> list[FieldDiff]:
+    DeepDiff, notpresent = _deepdiff()
     tree = DeepDiff(expected, observed, view="tree", verbose_level=2)
     out = []
     for _report, levels in tree.items():
@@ -358,6 +404,7 @@ class _Matching:
         self.matched = 0
         self.multiset_done = False
         self.duplicate_keys: set[int] = set()
+        self.observed: list[Record] = []
 
     def multiset(self, exp: list[Record], obs: list[Record], tracks: bool) -> tuple[list[Record], list[Record]]:
         """Match two multisets; returns what is left on each side (pairs that differ are in ``self.pairs``)."""
@@ -416,6 +463,7 @@ class _Matching:
         # what is left over on the observed side and equals a received record is a duplicate
         self.duplicate_keys = {k for k, used in zip(o_keys, o_used) if used} | set(e_keys)
         self.multiset_done = True
+        self.observed = obs
         return [exp[i] for i in rest_e], [obs[i] for i in rest_o]
 
     def is_duplicate(self, record: Record) -> bool:
@@ -532,14 +580,34 @@ def diff(
     profile: str | None = None,
     seed: int | None = None,
     reproduce: str | None = None,
+    writers: Sequence[str] | None = None,
+    dropped: Iterable[Mapping[str, Any]] = (),
+    injected: Iterable[Mapping[str, Any]] = (),
 ) -> DiffReport:
     """Compare expected with observed records (both as streams, or both as states) and classify every difference.
 
     ``rejected`` and ``warnings`` are the fake's (``FakePendo.rejected``, ``.warnings``); ``ignored`` the
-    expectation's ignored events (``Expectation.ignored``).
+    expectation's ignored events (``Expectation.ignored``). ``writers`` (``Expectation.writers``, one lane per
+    expected record) lets the state view accept what another delivery order gives a record written from several
+    lanes; without it the expected stream's order is the only one. ``dropped`` and ``injected`` are the fake's
+    silent drops and the faults the test injected (``FakePendo.dropped``, ``.injected``); observed records read
+    with their ``source`` request let the diff tell the duplicates those faults made unavoidable.
     """
     with bulk():  # records hold no reference cycles: the collector's rescans would cost a third of the time
-        return _diff(expected, observed, options, rejected, warnings, ignored, profile, seed, reproduce)
+        return _diff(
+            expected,
+            observed,
+            options,
+            rejected,
+            warnings,
+            ignored,
+            profile,
+            seed,
+            reproduce,
+            writers,
+            dropped,
+            injected,
+        )
 
 
 def _diff(
@@ -552,14 +620,37 @@ def _diff(
     profile: str | None,
     seed: int | None,
     reproduce: str | None,
+    writers: Sequence[str] | None,
+    dropped: Iterable[Mapping[str, Any]],
+    injected: Iterable[Mapping[str, Any]],
 ) -> DiffReport:
     options = options or DiffOptions()
     exp_list = list(expected)
     obs_list = list(observed)
+    faults = [dict(item) for item in injected if isinstance(item, Mapping)]
     norm = _Normaliser(options, exp_list)
     exp_n = [norm(r, False) for r in exp_list]
-    obs_n = [norm(r, True) for r in obs_list]
+    # requests Pendo processed before the fault (a late answer, an error, a dropped connection): a retry of one
+    # of them is a duplicate no client avoids; the observed records' source says which request brought them
+    processed = {item.get("request"): item for item in faults if _processed(item)}
+    sources: dict[int, Any] = {}
+    if processed:
+        obs_n = []
+        for raw in obs_list:
+            normal = norm(raw, True)
+            src = raw.get("source") if isinstance(raw, dict) else None
+            if isinstance(src, Mapping):
+                sources[id(normal)] = src.get("request")
+            obs_n.append(normal)
+    else:
+        obs_n = [norm(r, True) for r in obs_list]
+    written: dict[tuple[Any, Any], dict[tuple[Any, ...], dict[str, Any]]] | None = None
+    late: dict[tuple[Any, Any], dict[tuple[Any, ...], list[tuple[Any, Any]]]] | None = None
     if options.view == "state":
+        if writers is not None and len(writers) == len(exp_list):
+            written = _writer_values(exp_n, writers)
+        if sources:
+            late = _late_writes(exp_n, obs_n, sources, processed)
         exp_n, obs_n = state_view(exp_n), state_view(obs_n)
     elif options.collapse_repeats:
         exp_n, obs_n = collapse_repeats(exp_n), collapse_repeats(obs_n)
@@ -580,15 +671,42 @@ def _diff(
     left.append((le, lo, m))
     matched = 0
     matchers = options.matchers
+    tolerance = options.timestamp_tolerance_ms
     for rest_e, rest_o, m in left:
         matched += m.matched
         for e, o in m.pairs:
-            if _quick_equal(e, o, options.timestamp_tolerance_ms):
+            if _quick_equal(e, o, tolerance):
                 matched += 1
                 continue
-            fields = _field_diffs(e.get("kind", "?"), e, o, matchers, options.timestamp_tolerance_ms)
+            kind = e.get("kind", "?")
+            lanes = delayed = None
+            if (written or late) and kind != "track":
+                key = (kind, _h(e.get("id")))
+                lanes = written.get(key) if written else None
+                delayed = late.get(key) if late else None
+                if lanes or delayed:
+                    # most such pairs differ only in fields another order explains: no field-by-field diff then
+                    tops = _top_diffs(e, o)
+                    if tops is not None:
+                        rest, ordered, _ = _order_dependent(
+                            kind, e, o, tops, lanes or {}, delayed or {}, matchers, tolerance
+                        )
+                        if not rest and ordered is not None:
+                            differences.append(ordered)
+                            matched += 1
+                            continue
+            fields = _field_diffs(kind, e, o, matchers, tolerance)
+            cause = None
+            if fields and (lanes or delayed):
+                fields, ordered, cause = _order_dependent(
+                    kind, e, o, fields, lanes or {}, delayed or {}, matchers, tolerance
+                )
+                if ordered is not None:
+                    differences.append(ordered)
             if fields:
-                differences.append(Difference("changed", e["kind"], label(e), e, o, fields, sort_key=_sort_key(e)))
+                differences.append(
+                    Difference("changed", e["kind"], label(e), e, o, fields, sort_key=_sort_key(e), cause=cause)
+                )
             else:
                 matched += 1
         for e in rest_e:
@@ -605,7 +723,9 @@ def _diff(
             differences.append(
                 Difference("unexpected", o.get("kind", "?"), label(o), observed=o, sort_key=_sort_key(o))
             )
-        differences.extend(dups.values())
+        if dups and processed:
+            differences.extend(_retry_duplicates(dups, m.observed, sources, processed))
+        differences.extend(d for d in dups.values() if d.count)
     for n, r in enumerate(rejected):
         where = f"{r.get('method', '?')} {r.get('path', '?')}"
         status = r.get("status")
@@ -617,8 +737,13 @@ def _diff(
                 f"request {where}{extra}",
                 reason=f"HTTP {status}: {r.get('reason')}",
                 sort_key=(n,),
+                request=r.get("request") if isinstance(r.get("request"), int) else None,
             )
         )
+    drops = [_dropped(n, item, norm) for n, item in enumerate(dropped) if isinstance(item, Mapping)]
+    differences.extend(drops)
+    if drops or faults:
+        _link_causes(differences, drops, faults, norm)
     for n, w in enumerate(warnings):
         differences.append(
             Difference(
@@ -653,7 +778,331 @@ def _diff(
         seed=seed,
         reproduce=reproduce,
         limit=options.limit,
+        injected=faults,
     )
+
+
+# -- order-dependent state ---------------------------------------------------------------------------------------
+
+
+def _writer_values(
+    stream: list[Record], writers: Sequence[str]
+) -> dict[tuple[Any, Any], dict[tuple[Any, ...], dict[str, Any]]]:
+    """For each visitor, account and parent account written from more than one lane: per top-level field
+    (``("metadata", name)``, ``("parentAccountId",)``), each lane's last value, in the order lanes first wrote it.
+
+    Segment keeps each lane in order and interleaves lanes freely, and Pendo keeps a field's last write, so a
+    field ends with the last value of whichever lane writing it came last: any of these, and nothing else."""
+    first: dict[tuple[Any, Any], str] = {}
+    several: set[tuple[Any, Any]] = set()
+    for record, lane in zip(stream, writers):
+        kind = record.get("kind")
+        if kind == "track":
+            continue
+        key = (kind, _h(record.get("id")))
+        if first.setdefault(key, lane) != lane:
+            several.add(key)
+    out: dict[tuple[Any, Any], dict[tuple[Any, ...], dict[str, Any]]] = {}
+    if not several:
+        return out
+    for record, lane in zip(stream, writers):
+        kind = record.get("kind")
+        if kind == "track":
+            continue
+        key = (kind, _h(record.get("id")))
+        if key not in several:
+            continue
+        per = out.setdefault(key, {})
+        metadata = record.get("metadata")
+        if isinstance(metadata, dict):
+            for name, value in metadata.items():
+                per.setdefault(("metadata", name), {})[lane] = value
+        if kind == "account" and record.get("parentAccountId") is not None:
+            per.setdefault(("parentAccountId",), {})[lane] = record["parentAccountId"]
+    return out
+
+
+def _get(record: Any, path: tuple[Any, ...]) -> Any:
+    for segment in path:
+        if not isinstance(record, dict) or segment not in record:
+            return ABSENT
+        record = record[segment]
+    return record
+
+
+def _put(path: tuple[Any, ...], value: Any) -> Record:
+    out: Any = value
+    for segment in reversed(path):
+        out = {segment: out}
+    return out  # type: ignore[no-any-return]
+
+
+def _late_writes(
+    expected: list[Record], observed: list[Record], sources: dict[int, Any], processed: dict[Any, dict[str, Any]]
+) -> dict[tuple[Any, Any], dict[tuple[Any, ...], list[tuple[Any, Any]]]]:
+    """Writes Pendo processed late, as a slow fault before processing makes it: after the client's retry, and
+    maybe after the lane's next writes. Per entity and top-level field, (request, value) for each value such a
+    request wrote that an expected write of the entity has too (a write sent again late, not a wrong one)."""
+    delayed = {r for r, item in processed.items() if item.get("kind") == "slow" and item.get("phase") != "after"}
+    out: dict[tuple[Any, Any], dict[tuple[Any, ...], list[tuple[Any, Any]]]] = {}
+    if not delayed:
+        return out
+    for record in observed:
+        request = sources.get(id(record))
+        if request in delayed and record.get("kind") != "track":
+            per = out.setdefault((record.get("kind"), _h(record.get("id"))), {})
+            for top, value in _top_fields(record):
+                per.setdefault(top, []).append((request, value))
+    if not out:
+        return out
+    wrote: dict[tuple[Any, Any], dict[tuple[Any, ...], set[bytes]]] = {}
+    for record in expected:
+        key = (record.get("kind"), _h(record.get("id")))
+        if key in out:
+            per_field = wrote.setdefault(key, {})
+            for top, value in _top_fields(record):
+                per_field.setdefault(top, set()).add(_canonical(value))
+    for key, per in out.items():
+        known = wrote.get(key, {})
+        for top in list(per):
+            per[top] = [(r, v) for r, v in per[top] if _canonical(v) in known.get(top, ())]
+    return out
+
+
+def _top_diffs(e: Record, o: Record) -> list[FieldDiff] | None:
+    """The top-level fields (metadata keys, an account's parent) in which two versions of an entity differ, or
+    None when something else differs (its id, its kind)."""
+    if e.keys() != o.keys() or any(e[k] != o[k] for k in e if k not in ("metadata", "parentAccountId")):
+        return None
+    out = []
+    if e.get("parentAccountId") != o.get("parentAccountId"):
+        out.append(FieldDiff(("parentAccountId",), e.get("parentAccountId"), o.get("parentAccountId")))
+    em, om = e.get("metadata"), o.get("metadata")
+    if not isinstance(em, dict) or not isinstance(om, dict):
+        return None if em != om else out
+    for name in sorted(em.keys() | om.keys(), key=str):
+        a, b = em.get(name, ABSENT), om.get(name, ABSENT)
+        if a is ABSENT or b is ABSENT or _canonical(a) != _canonical(b):
+            out.append(FieldDiff(("metadata", name), a, b))
+    return out
+
+
+def _top_fields(record: Record) -> list[tuple[tuple[Any, ...], Any]]:
+    """A write's top-level fields as the state view merges them: metadata keys, and an account's parent."""
+    out: list[tuple[tuple[Any, ...], Any]] = []
+    metadata = record.get("metadata")
+    if isinstance(metadata, dict):
+        out.extend((("metadata", name), value) for name, value in metadata.items())
+    if record.get("kind") == "account" and record.get("parentAccountId") is not None:
+        out.append((("parentAccountId",), record["parentAccountId"]))
+    return out
+
+
+def _order_dependent(
+    kind: str,
+    e: Record,
+    o: Record,
+    fields: list[FieldDiff],
+    lanes: dict[tuple[Any, ...], dict[str, Any]],
+    delayed: dict[tuple[Any, ...], list[tuple[Any, Any]]],
+    matchers: Sequence[Matcher],
+    tolerance: int | None,
+) -> tuple[list[FieldDiff], Difference | None, str | None]:
+    """Split a changed entity's field differences: fields whose observed value some lane wrote last (another
+    delivery order gives it), or a request Pendo processed late wrote, become one ``order-dependent``
+    difference; the rest stay, with a cause naming the values that would conform when the field has several."""
+    groups: dict[tuple[Any, ...], list[FieldDiff]] = {}
+    for f in fields:
+        top = f.path[:2] if len(f.path) >= 2 and f.path[0] == "metadata" else f.path[:1]
+        groups.setdefault(top, []).append(f)
+    keep: list[FieldDiff] = []
+    accepted: list[FieldDiff] = []
+    who: dict[str, list[tuple[str, Any]]] = {}
+    notes: list[str] = []
+    late_notes: list[str] = []
+    for top, found in groups.items():
+        by_lane = lanes.get(top) or {}
+        again = delayed.get(top) or []
+        actual = _get(o, top)
+        where = format_path(top)
+        if (
+            actual is not ABSENT
+            and len(by_lane) > 1
+            and any(_same(kind, top, v, actual, matchers, tolerance) for v in by_lane.values())
+        ):
+            accepted.append(FieldDiff(top, _get(e, top), actual))
+            who[where] = list(by_lane.items())
+            continue
+        if actual is not ABSENT and again:
+            request = next((r for r, v in again if _same(kind, top, v, actual, matchers, tolerance)), None)
+            if request is not None:
+                accepted.append(FieldDiff(top, _get(e, top), actual))
+                who[where] = [*by_lane.items(), (f"request:{request}", actual)]
+                late_notes.append(
+                    f"{where} was written again by request #{request}, which Pendo processed late (a slow fault): "
+                    "after the client's retry and maybe after newer writes"
+                )
+                continue
+        keep.extend(found)
+        if len(by_lane) < 2:
+            continue
+        values: dict[bytes, tuple[Any, str]] = {}
+        for lane, value in by_lane.items():
+            values.setdefault(_canonical(value), (value, lane))
+        if len(values) > 1:
+            shown = [f"{_text(v)} ({writer_label(lane)})" for v, lane in list(values.values())[:4]]
+            more = f" or {len(values) - 4} more" if len(values) > 4 else ""
+            notes.append(
+                f"{where} depends on the order Segment delivers different users' events in: {' or '.join(shown)}"
+                f"{more} would conform"
+            )
+    ordered = None
+    if accepted:
+        ordered = Difference(
+            "order-dependent",
+            kind,
+            label(e),
+            e,
+            o,
+            accepted,
+            sort_key=_sort_key(e),
+            writers=who,
+            cause="; ".join(late_notes) or None,
+        )
+    keep.sort(key=lambda f: tuple((0, s) if isinstance(s, int) else (1, s) for s in f.path))
+    return keep, ordered, "; ".join(notes) or None
+
+
+def _same(kind: str, path: tuple[Any, ...], a: Any, b: Any, matchers: Sequence[Matcher], tolerance: int | None) -> bool:
+    if _canonical(a) == _canonical(b):
+        return True
+    return bool(matchers) and not _field_diffs(kind, _put(path, a), _put(path, b), matchers, tolerance)
+
+
+def _text(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=repr)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# -- injected faults and silent drops ------------------------------------------------------------------------------
+
+
+def _processed(item: Mapping[str, Any]) -> bool:
+    """Whether Pendo processed the request before the fault struck (a slow answer always is)."""
+    if "processed" in item:
+        return bool(item["processed"])
+    return item.get("kind") == "slow"
+
+
+def _fault_text(item: Mapping[str, Any]) -> str:
+    if item.get("kind") == "drop":
+        return "dropped the connection"
+    if item.get("kind") == "slow":
+        return "answered late"
+    return f"answered {item.get('status', '?')}"
+
+
+def _retry_duplicates(
+    dups: dict[int, Difference], observed: list[Record], sources: dict[int, Any], processed: dict[Any, dict[str, Any]]
+) -> list[Difference]:
+    """Take out of ``dups`` the copies a retry of a processed request explains: each copy that came from such a
+    request accounts for one duplicate. Returns them as ``retry-duplicate`` differences."""
+    copies: dict[int, list[Any]] = {}
+    for record in observed:
+        request = sources.get(id(record))
+        if request is None or request not in processed:
+            continue
+        k = _key(record)
+        if k in dups:
+            copies.setdefault(k, []).append(request)
+    out = []
+    for k, requests in copies.items():
+        d = dups[k]
+        n = min(d.count, len(requests))
+        d.count -= n
+        first = min(requests)
+        item = processed[first]
+        if item.get("kind") == "slow":
+            cause = f"duplicated after a late answer at request #{first}"
+        else:
+            cause = f"duplicated after Pendo {_fault_text(item)} having processed request #{first}"
+        out.append(
+            Difference(
+                "retry-duplicate",
+                d.kind,
+                d.label,
+                observed=d.observed,
+                count=n,
+                sort_key=d.sort_key,
+                cause=cause,
+                request=first,
+            )
+        )
+    return out
+
+
+def _dropped(n: int, item: Mapping[str, Any], norm: _Normaliser) -> Difference:
+    record = item.get("record")
+    request = item.get("request") if isinstance(item.get("request"), int) else None
+    if isinstance(record, dict) and record.get("kind"):
+        rn = norm(record, True)
+        kind, name = str(rn.get("kind")), label(rn)
+    else:
+        rn, kind, name = None, "request", f"request #{request if request is not None else '?'}"
+    return Difference(
+        "dropped",
+        kind,
+        name,
+        observed=rn,
+        reason=str(item.get("reason")),
+        sort_key=(n,),
+        rule=str(item.get("rule", "dropped")),
+        source=str(item["source"]) if item.get("source") else None,
+        request=request,
+    )
+
+
+def _identities(record: Record) -> list[Any]:
+    """Keys that name a record, most precise first: all of it, then who and when, then who."""
+    if record.get("kind") == "track":
+        who = ("track", record.get("event"), _h(record.get("visitorId")), _h(record.get("accountId")))
+        return [_key(record), (*who, _h(record.get("timestamp"))), who]
+    return [_key(record), (record.get("kind"), _h(record.get("id")))]
+
+
+def _link_causes(
+    differences: list[Difference], drops: list[Difference], faults: list[dict[str, Any]], norm: _Normaliser
+) -> None:
+    """Say why an expected record is missing (or an entity changed) when the fake knows: Pendo dropped it, or a
+    fault the test injected lost the request that held it."""
+    causes: dict[Any, str] = {}
+    for d in drops:
+        if d.observed is not None:
+            where = f" at request #{d.request}" if d.request is not None else ""
+            for k in _identities(d.observed):
+                causes.setdefault(k, f"dropped by Pendo{where} (rule {d.rule})")
+    for item in faults:
+        if _processed(item):
+            continue
+        for record in item.get("records") or ():
+            if isinstance(record, dict) and record.get("kind"):
+                text = f"lost after Pendo {_fault_text(item)} at request #{item.get('request', '?')}"
+                for k in _identities(norm(record, True)):
+                    causes.setdefault(k, text)
+    if not causes:
+        return
+    for d in differences:
+        if d.cls not in ("missing", "changed") or d.expected is None:
+            continue
+        if d.cls == "changed" and d.kind == "track":
+            continue
+        for k in _identities(d.expected):
+            found = causes.get(k)
+            if found is not None:
+                if d.cls == "changed":
+                    found = "a write of it was " + found
+                d.cause = found if d.cause is None else f"{d.cause}; {found}"
+                break
 
 
 def _match_state(
