@@ -17,6 +17,7 @@ MANIFEST = json.loads((TRAFFIC / "MANIFEST.json").read_text())["files"]
 
 sys.path.insert(0, str(ROOT / "fixtures"))
 from regenerate import traffic_lines  # noqa: E402
+from test_traffic import ANONYMOUS_HAZARDS, IDENTIFIED_HAZARDS, hazards_in  # noqa: E402
 
 
 def test_every_scenario_has_a_corpus_file() -> None:
@@ -33,6 +34,15 @@ def test_regenerating_with_the_recorded_seed_gives_the_same_bytes(entry: dict) -
     lines = on_disk.decode("utf-8").splitlines()
     assert len(lines) == entry["count"]
     assert all(validate_event(json.loads(line)) == [] for line in lines)
+
+
+@pytest.mark.parametrize("entry", MANIFEST, ids=[e["file"] for e in MANIFEST])
+def test_every_corpus_file_carries_the_hazards_of_its_scenario(entry: dict) -> None:
+    """The corpus is short (60 to 200 events) and still holds every hazard of docs/traffic.md ("Hazards")."""
+    events = [json.loads(line) for line in (TRAFFIC / entry["file"]).read_text(encoding="utf-8").splitlines()]
+    anonymous = entry.get("scenario") == "anonymous"
+    expected = ANONYMOUS_HAZARDS if anonymous else IDENTIFIED_HAZARDS
+    assert sorted(expected - hazards_in(events, identified=not anonymous)) == []
 
 
 def test_the_cli_reproduces_a_corpus_file_from_its_recipe() -> None:

@@ -6,13 +6,15 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
+from typing import Any
 
 import pytest
 
-from pytest_segpendo.events import MAX_EVENT_BYTES, event_size, validate_event
+from pytest_segpendo.events import MAX_EVENT_BYTES, event_size, timestamp_ms, validate_event
 from pytest_segpendo.traffic import (
     EDGE_CASES,
     SCENARIOS,
@@ -22,8 +24,16 @@ from pytest_segpendo.traffic import (
     parse_mix,
     parse_start,
 )
+from pytest_segpendo.traffic.hazards import (
+    CHANNELS,
+    GROUP_SOURCE_KINDS,
+    IDENTITY_KINDS,
+    SHAPE_KINDS,
+    TIMESTAMP_KINDS,
+    TRAITS_KINDS,
+)
 from pytest_segpendo.traffic.pools import BUNDLED_LOCALES, build_pools, load_pools
-from pytest_segpendo.traffic.world import iso_ms
+from pytest_segpendo.traffic.world import iso_format, iso_ms
 
 
 def sessions(scenario: str, n: int, seed: int = 11, **kw):
@@ -142,16 +152,16 @@ def test_saas_shape_accounts_parents_groups_revenue() -> None:
     assert sum(1 for s in all_sessions if s.events[0]["type"] == "page" and s.events[0]["userId"] is None) > 100
     # accounts shared by several users
     users_per_account: dict[str, set[str]] = {}
-    parents = set()
+    accounts_per_parent: dict[str, set[str]] = {}
     for e in events:
         if e["type"] == "group":
             users_per_account.setdefault(e["groupId"], set()).add(e["userId"])
             if "parentAccount" in e["traits"]:
-                parents.add(e["traits"]["parentAccount"]["id"])
+                accounts_per_parent.setdefault(e["traits"]["parentAccount"]["id"], set()).add(e["groupId"])
                 assert e["traits"]["parentAccount"]["name"]
     assert max(len(u) for u in users_per_account.values()) >= 3
     assert sum(1 for u in users_per_account.values() if len(u) > 1) > 10
-    assert len(parents) >= 5
+    assert len(accounts_per_parent) >= 3 and max(len(a) for a in accounts_per_parent.values()) >= 2
     # identify traits
     identify = next(e for e in events if e["type"] == "identify" and "email" in e["traits"])
     assert {"email", "name", "firstName", "lastName", "plan", "createdAt", "company"} <= set(identify["traits"])
@@ -168,7 +178,7 @@ def test_saas_shape_accounts_parents_groups_revenue() -> None:
     # later writes change a trait: the state view has something to merge
     plans: dict[str, set[str]] = {}
     for e in events:
-        if e["type"] == "group":
+        if e["type"] == "group" and e["traits"]:  # (an account whose app sends no traits has no plan)
             plans.setdefault(e["groupId"], set()).add(e["traits"]["plan"])
     assert any(len(p) > 1 for p in plans.values()), "some account changes plan"
 
@@ -258,13 +268,231 @@ def test_edge_cases_hold_what_they_promise() -> None:
     assert [e["type"] for e in by["page-screen-alias"]] == ["page", "screen", "alias", "page"]
     reserved = by["reserved-traits"]
     assert "first_name" in reserved[0]["traits"] and "firstName" in reserved[1]["traits"]
-    assert by["timestamps"][0]["timestamp"].endswith("+02:00")
+    spellings = [e["timestamp"] for e in by["timestamps"]]
+    assert spellings[0].endswith("+00:00") and spellings[1].endswith("-05:30") and spellings[2].endswith("+02:00")
+    assert re.fullmatch(r"\S+T\d\d:\d\d:\d\dZ", spellings[3]) and re.search(r"\.\d{6}-05:30$", spellings[1])
+    assert [timestamp_ms(s) for s in spellings] == sorted({timestamp_ms(s) for s in spellings})
+    sources = [(e["context"].get("groupId"), e["properties"].get("groupId")) for e in by["group-context"]]
+    (gid, none), (none2, gid2), (gid3, gid4), (gid5, other) = sources
+    assert none is none2 is None and gid == gid2 == gid3 == gid4 == gid5 != other
     props = by["property-names"][0]["properties"]
     assert "has space" in props and "1st" in props and "__dunder__" in props
     parent = by["parent-accounts"]
     assert "parentAccount" in parent[0]["traits"] and "::" in parent[1]["groupId"]
-    ctx = by["group-context"]
-    assert ctx[0]["context"]["groupId"] and ctx[1]["properties"]["groupId"] != ctx[1]["context"]["groupId"]
+    assert empties[3]["type"] == "group" and "" in empties[3]["traits"].values()
+    group_traits = by["nested"][1]["traits"]
+    assert isinstance(group_traits["contracts"][0], dict) and group_traits["customFields"] == {}
+    props = by["nested"][2]["properties"]
+    assert isinstance(props["sort"], dict) and props["options"] == {}
+
+
+# -- hazards: what breaks real relays, early in every scenario ------------------------------------------------
+#
+# The detectors below read events as a relay sees them; they do not ask the generator what it planted.
+
+_SPELLING = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(\d+))?(Z|[+-]\d\d:\d\d)")
+
+
+def id_kinds(value: Any) -> set[str]:
+    """What is odd about one id (case twins need every id: see ``hazards_in``)."""
+    if isinstance(value, bool) or value is None:
+        return set()
+    if isinstance(value, (int, float)):
+        return {"number"}
+    if not isinstance(value, str) or value == "":
+        return set()
+    kinds = set()
+    if value != value.strip():
+        kinds.add("padded")
+    if any(ch.isspace() for ch in value.strip()):
+        kinds.add("inner-space")
+    if value.isdigit() and value.startswith("0"):
+        kinds.add("leading-zeros")
+    if not value.isascii():
+        kinds.add("unicode")
+    if len(value) >= 200:
+        kinds.add("long")
+    return kinds
+
+
+def shape_kinds(values: Any) -> set[str]:
+    kinds = set()
+    for name, value in (values or {}).items():
+        if name == "groupId":
+            continue
+        if isinstance(value, dict):
+            kinds.add("nested-object" if value else "empty-object")
+        elif isinstance(value, list) and any(isinstance(x, dict) for x in value):
+            kinds.add("object-array")
+        elif value == "":
+            kinds.add("empty-string")
+        elif value is None:
+            kinds.add("null")
+    return kinds
+
+
+def spelling_kinds(stamp: str) -> set[str]:
+    m = _SPELLING.fullmatch(stamp)
+    assert m, stamp
+    fraction, zone = m.groups()
+    kinds = set()
+    if zone[0] == "+" and zone != "+00:00":
+        kinds.add("offset-plus")
+    if zone[0] == "-":
+        kinds.add("offset-minus")
+    if fraction is None:
+        kinds.add("no-fraction")
+    elif len(fraction) == 6:
+        kinds.add("micro")
+    return kinds
+
+
+def hazards_in(events: list[dict[str, Any]], identified: bool = True) -> set[str]:
+    """``channel:kind`` of every hazard in ``events``. Track hazards count on tracks with a userId (the ones a relay
+    forwards) unless ``identified`` is false; groupIds are read wherever a relay reads them."""
+    found: set[str] = set()
+    ids: dict[str, list[Any]] = {"userId": [], "groupId": [], "anonymousId": []}
+    for e in events:
+        ids["userId"].append(e.get("userId"))
+        ids["anonymousId"].append(e.get("anonymousId"))
+        if e["type"] == "identify":
+            found |= {f"traits:{k}" for k in shape_kinds(e.get("traits"))}
+            if not e.get("traits"):
+                found.add("traits:empty")
+        elif e["type"] == "group":
+            ids["groupId"].append(e["groupId"])
+            found |= {f"groupTraits:{k}" for k in shape_kinds(e.get("traits"))}
+            if not e.get("traits"):
+                found.add("groupTraits:empty")
+        elif e["type"] == "track":
+            in_context, in_properties = e["context"].get("groupId"), e["properties"].get("groupId")
+            ids["groupId"] += [in_context, in_properties]
+            if identified and not e.get("userId"):
+                continue
+            found |= {f"properties:{k}" for k in shape_kinds(e["properties"])}
+            found |= {f"timestamp:{k}" for k in spelling_kinds(e["timestamp"])}
+            if in_context is not None and in_properties is not None:
+                found.add("trackGroup:" + ("both-same" if in_context == in_properties else "both-different"))
+            elif in_context is not None:
+                found.add("trackGroup:context")
+            elif in_properties is not None:
+                found.add("trackGroup:properties")
+    for channel, values in ids.items():
+        by_case: dict[str, set[str]] = {}
+        for value in values:
+            found |= {f"{channel}:{k}" for k in id_kinds(value)}
+            if isinstance(value, str):
+                by_case.setdefault(value.lower(), set()).add(value)
+        if any(len(spellings) > 1 for spellings in by_case.values()):
+            found.add(f"{channel}:case-twin")
+    return found
+
+
+def _kinds(channel: str, kinds: tuple[str, ...]) -> set[str]:
+    return {f"{channel}:{k}" for k in kinds}
+
+
+TRACK_HAZARDS = (
+    _kinds("properties", SHAPE_KINDS) | _kinds("trackGroup", GROUP_SOURCE_KINDS) | _kinds("timestamp", TIMESTAMP_KINDS)
+)
+IDENTIFIED_HAZARDS = (
+    _kinds("userId", IDENTITY_KINDS)
+    | _kinds("groupId", IDENTITY_KINDS)
+    | _kinds("traits", TRAITS_KINDS)
+    | _kinds("groupTraits", TRAITS_KINDS)
+    | TRACK_HAZARDS
+)
+ANONYMOUS_HAZARDS = _kinds("anonymousId", IDENTITY_KINDS) | TRACK_HAZARDS
+MIXES = {
+    "demo": {"saas": 3, "edge": 1, "mobile": 1, "anonymous": 1},
+    "golden": {"saas": 3, "anonymous": 1, "mobile": 1, "edge": 2},
+    "corpus": {"saas": 2, "anonymous": 1, "mobile": 1, "edge": 1},
+}
+EARLY = 150  # every hazard within this many events, for every seed
+
+
+def test_the_detectors_know_every_hazard_the_schedule_plants() -> None:
+    planted = {f"{name}:{kind}" for name, channel in CHANNELS.items() for kind in channel.kinds}
+    anonymous_tracks = {
+        h.replace("anonymousProperties", "properties")
+        .replace("anonymousTrackGroup", "trackGroup")
+        .replace("anonymousTimestamp", "timestamp")
+        for h in planted
+    }
+    assert anonymous_tracks == IDENTIFIED_HAZARDS | ANONYMOUS_HAZARDS
+    assert all(0 < channel.rate <= 0.1 for channel in CHANNELS.values()), "after the schedule, hazards stay rare"
+
+
+@pytest.mark.parametrize("name", [*sorted(SCENARIOS), *MIXES])
+def test_every_hazard_appears_in_the_first_150_events_of_every_seed(name: str) -> None:
+    expected = ANONYMOUS_HAZARDS if name == "anonymous" else IDENTIFIED_HAZARDS
+    for seed in range(10):
+        events = generate(EARLY, seed, name if name in SCENARIOS else "saas", mix=MIXES.get(name))
+        missing = expected - hazards_in(events, identified=name != "anonymous")
+        assert not missing, f"{name}, seed {seed}: not in the first {EARLY} events: {sorted(missing)}"
+        assert all(validate_event(e) == [] for e in events)
+
+
+def test_hazards_are_rare_once_planted_most_users_are_ordinary() -> None:
+    events = generate(6000, seed=3)
+    late = events[1500:]
+    users = {e["userId"] for e in late if e["userId"] is not None}
+    odd_users = {u for u in users if id_kinds(u) or isinstance(u, int) or (isinstance(u, str) and u[0].isupper())}
+    assert 0 < len(odd_users) / len(users) < 0.1
+    tracks = [e for e in late if e["type"] == "track" and e["userId"]]
+    odd_stamps = [e for e in tracks if spelling_kinds(e["timestamp"])]
+    odd_props = [e for e in tracks if shape_kinds({k: v for k, v in e["properties"].items() if k != "coupon"})]
+    assert 0 < len(odd_stamps) / len(tracks) < 0.05 and 0 < len(odd_props) / len(tracks) < 0.08
+    # the account of most tracks is in context.groupId or nowhere, as analytics.js apps send it
+    in_properties = [e for e in tracks if "groupId" in e["properties"]]
+    assert 0 < len(in_properties) / len(tracks) < 0.05
+
+
+@pytest.mark.parametrize("scenario", ["saas", "mobile", "edge"])
+def test_case_twins_are_two_people(scenario: str) -> None:
+    events = generate(EARLY, 4, scenario)
+    identified = [e for e in events if e["type"] == "identify" and isinstance(e["userId"], str)]
+    by_case: dict[str, dict[str, Any]] = {}
+    for e in identified:
+        by_case.setdefault(e["userId"].lower(), {})[e["userId"]] = e
+    twins = [pair for pair in by_case.values() if len(pair) == 2]
+    assert twins, "a pair of users whose ids differ only in case"
+    for pair in twins:
+        first, second = pair.values()
+        assert first["anonymousId"] != second["anonymousId"], "two people, two devices"
+        if "email" in first.get("traits", {}) and "email" in second.get("traits", {}):
+            assert first["traits"]["email"] != second["traits"]["email"]
+
+
+@pytest.mark.parametrize("name", [*sorted(SCENARIOS), "demo"])
+def test_odd_timestamps_mean_the_instant_the_toolkit_expects(name: str) -> None:
+    """Other spellings, same instants: timestamp_ms and parse_start agree on every one; outside edge cases,
+    Segment's correction still holds, sessions stay in order, and sub-millisecond digits never round up."""
+    for session in sessions(name if name in SCENARIOS else "saas", 60, seed=7, mix=MIXES.get(name)):
+        times = []
+        for e in session.events:
+            for field in ("timestamp", "originalTimestamp", "sentAt", "receivedAt"):
+                text = e[field]
+                assert timestamp_ms(text) == parse_start(text), text
+                fraction = _SPELLING.fullmatch(text).group(1) or ""  # type: ignore[union-attr]
+                assert len(fraction) in (0, 3, 6) and (len(fraction) < 6 or int(fraction[3:]) < 500), text
+            times.append(timestamp_ms(e["timestamp"]))
+            if session.scenario != "edge":
+                sent, orig, recv = (parse_start(e[k]) for k in ("sentAt", "originalTimestamp", "receivedAt"))
+                assert parse_start(e["timestamp"]) == recv - (sent - orig)
+        assert times == sorted(times) and len(set(times)) == len(times)
+
+
+def test_iso_format_spellings() -> None:
+    at = parse_start("2026-01-05T09:00:00.123Z")
+    assert iso_format(at) == "2026-01-05T09:00:00.123Z"
+    assert iso_format(at, 120) == "2026-01-05T11:00:00.123+02:00"
+    assert iso_format(at, -330, 6, 456) == "2026-01-05T03:30:00.123456-05:30"
+    assert iso_format(at, 0, 6, 7, zulu=False) == "2026-01-05T09:00:00.123007+00:00"
+    assert iso_format(at - 123, 0, 0) == "2026-01-05T09:00:00Z"
+    with pytest.raises(ValueError, match="fraction digits"):
+        iso_format(at, 0, 0)
+    assert parse_start("2026-01-05T03:30:00.123456-05:30") == at == parse_start("2026-01-05T11:00:00.123999+02:00")
 
 
 # -- mix and locale --------------------------------------------------------------------------------------

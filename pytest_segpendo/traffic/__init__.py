@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Union
 
 from ..jsonl import dumps
@@ -45,6 +45,8 @@ SCENARIOS: dict[str, ScenarioFn] = {
 }
 
 Start = Union[int, str, datetime, None]
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ def parse_start(value: Start) -> int:
         return value
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        return int(moment.timestamp() * 1000)
+        return (moment - _EPOCH) // _MS  # exact: sub-millisecond digits are dropped, as timestamp_ms drops them
     if value == "now":
         return int(time.time() * 1000)
     text = value.strip()

@@ -13,11 +13,13 @@ from ..events import MAX_EVENT_BYTES, event_size
 from .world import (
     PLAN_PRICE_CENTS,
     PLANS,
+    Account,
     Device,
+    Id,
     User,
     World,
+    iso_format,
     iso_ms,
-    iso_offset,
     money,
     slug,
 )
@@ -56,6 +58,11 @@ MOBILE_SCREENS = ("Home", "Feed", "Search", "Item Detail", "Cart", "Profile", "S
 
 def _copy(traits: dict[str, Any]) -> dict[str, Any]:
     return {k: (dict(v) if isinstance(v, dict) else v) for k, v in traits.items()}
+
+
+def _sent(who: User | Account) -> dict[str, Any]:
+    """The traits an identify or group call sends: none for a user or account whose app never sends any."""
+    return {} if who.traitless else _copy(who.traits)
 
 
 def _page_info(w: World, base: str, name: str, path: str, referrer: str, search: str = "") -> dict[str, Any]:
@@ -108,6 +115,47 @@ def _mobile(w: World, dev: Device, user_id: Any, kind: str, body: Event, at: int
     w.stamp(event, at, skew)
     event["channel"] = "mobile"
     return event
+
+
+def _group_source(w: World, ev: Event, kind: str, account: Account) -> bool:
+    """Name the track's account the way ``kind`` says; False when it cannot (no second account yet)."""
+    if kind == "context":
+        ev["context"]["groupId"] = account.id
+    elif kind == "properties":
+        ev["properties"]["groupId"] = account.id
+    elif kind == "both-same":
+        ev["context"]["groupId"] = ev["properties"]["groupId"] = account.id
+    else:  # both-different: the properties name another account (the one the action was about)
+        accounts = w.accounts
+        if len(accounts) < 2:
+            return False
+        other = accounts[w.randrange(len(accounts) - 1)]
+        if other is account:
+            other = accounts[-1]
+        ev["context"]["groupId"] = account.id
+        ev["properties"]["groupId"] = other.id
+    return True
+
+
+def _track_hazards(w: World, ev: Event, account: Account | None, where: str, context_rate: float = 0.0) -> None:
+    """Plant the schedule's track hazards in ``ev``, the event stamped last: a property of an odd shape, the
+    account named in context and/or properties, an odd spelling of the timestamp. Without a hazard, a track of a
+    user with an account carries ``context.groupId`` at ``context_rate``."""
+    hazards = w.hazards
+    shape = hazards.take_one("properties")
+    if shape is not None:
+        name, value = w.property_hazard(shape, where)
+        ev["properties"][name] = value
+    if account is not None:
+        source = hazards.take_one("trackGroup")
+        if source is None:
+            if context_rate and w.chance(context_rate):
+                ev["context"]["groupId"] = account.id
+        elif not _group_source(w, ev, source, account):
+            hazards.put_back("trackGroup", source)
+    spelling = hazards.take_one("timestamp")
+    if spelling is not None and not w.restamp(ev, spelling):
+        hazards.put_back("timestamp", spelling)
 
 
 def _saas_track(w: World, user: User) -> tuple[str, dict[str, Any]]:
@@ -182,9 +230,26 @@ def _saas_track(w: World, user: User) -> tuple[str, dict[str, Any]]:
 # -- scenarios ------------------------------------------------------------------------------------------
 
 
+EARLY_RETURNS = 2  # returning visits a scenario may make while the schedule still has user ids to plant
+
+
+def _returns(w: World, scenario: str, rate: float) -> bool:
+    """Whether this session is a returning user's. While user ids remain to plant, only a few are (each new user
+    takes one), at a lower rate, so that a short check sees both the hazards and returning visits."""
+    if not w.hazards.planting("userId", "traits"):
+        return w.chance(rate)
+    if w.early_returns.get(scenario, 0) >= EARLY_RETURNS or not w.chance(rate / 2):
+        return False
+    w.early_returns[scenario] = w.early_returns.get(scenario, 0) + 1
+    return True
+
+
 def saas_session(w: World, n: int) -> tuple[list[Event], str | None]:
     """B2B web app: anonymous marketing pages, then identify, group, and product use."""
-    if w.account_users and w.chance(0.45):
+    # While the schedule still has ids to plant, sessions are short and new users' (but for a few returning
+    # visits): the ids that need a user each reach the first ~100 events.
+    planting = w.hazards.planting("userId", "groupId")
+    if w.account_users and _returns(w, "saas", 0.45):
         user = w.choice(w.account_users)
         start = w.session_start(1_000, 90_000, user.last_seen)
     else:
@@ -231,17 +296,16 @@ def saas_session(w: World, n: int) -> tuple[list[Event], str | None]:
         page = _page_info(w, w.app, "Dashboard", "/dashboard", "")
 
     # Sign in: identify (the app calls it on every load once the user is known), then group.
-    events.append(_browser(w, dev, user.id, "identify", {"traits": _copy(user.traits)}, page, at, skew))
+    events.append(_browser(w, dev, user.id, "identify", {"traits": _sent(user)}, page, at, skew))
     account = user.account
     assert account is not None
-    if w.chance(0.92):
+    if account.hazards or w.chance(0.92):  # an account with a hazard always shows it
         at += w.randrange(50, 1_500)
         events.append(
-            _browser(w, dev, user.id, "group", {"groupId": account.id, "traits": _copy(account.traits)}, page, at, skew)
+            _browser(w, dev, user.id, "group", {"groupId": account.id, "traits": _sent(account)}, page, at, skew)
         )
-
     referrer = page["url"]
-    for _ in range(w.randrange(3, 13)):
+    for _ in range(w.randrange(3, 7) if planting else w.randrange(3, 13)):
         at += w.randrange(2_000, 120_000)
         if w.chance(0.35):
             name, path = w.choice(APP_PAGES)
@@ -253,8 +317,7 @@ def saas_session(w: World, n: int) -> tuple[list[Event], str | None]:
             continue
         name, props = _saas_track(w, user)
         ev = _browser(w, dev, user.id, "track", {"event": name, "properties": props}, page, at, skew)
-        if w.chance(0.3):
-            ev["context"]["groupId"] = account.id
+        _track_hazards(w, ev, account, page["path"], 0.3)
         events.append(ev)
         if name == "Subscription Upgraded":
             # The app calls identify({plan}) and group({plan}); analytics.js merges them into the stored
@@ -262,12 +325,10 @@ def saas_session(w: World, n: int) -> tuple[list[Event], str | None]:
             account.traits["plan"] = props["toPlan"]
             user.traits["plan"] = props["toPlan"]
             at += w.randrange(200, 3_000)
-            events.append(_browser(w, dev, user.id, "identify", {"traits": _copy(user.traits)}, page, at, skew))
+            events.append(_browser(w, dev, user.id, "identify", {"traits": _sent(user)}, page, at, skew))
             at += w.randrange(50, 1_000)
             events.append(
-                _browser(
-                    w, dev, user.id, "group", {"groupId": account.id, "traits": _copy(account.traits)}, page, at, skew
-                )
+                _browser(w, dev, user.id, "group", {"groupId": account.id, "traits": _sent(account)}, page, at, skew)
             )
     user.last_seen = at + 1_000
     return events, None
@@ -275,11 +336,14 @@ def saas_session(w: World, n: int) -> tuple[list[Event], str | None]:
 
 def anonymous_session(w: World, n: int) -> tuple[list[Event], str | None]:
     """A visitor who browses and clicks but never identifies (some come back on the same browser)."""
-    if w.anonymous_devices and w.chance(0.3):
+    if w.anonymous_devices and not w.hazards.planting("anonymousId") and w.chance(0.3):
         dev = w.choice(w.anonymous_devices)
         start = w.session_start(1_000, 60_000, dev.last_seen)
     else:
-        dev = w.browser()
+        anonymous_id, kind = w.new_id("anonymousId")  # a site may set its own anonymousId (setAnonymousId)
+        dev = w.browser(anonymous_id)
+        if kind:
+            dev.hazards = (f"anonymousId:{kind}",)
         w.anonymous_devices.append(dev)
         start = w.session_start(1_000, 60_000)
     at = start
@@ -295,9 +359,9 @@ def anonymous_session(w: World, n: int) -> tuple[list[Event], str | None]:
             }
             if w.chance(0.3):
                 props["durationSeconds"] = w.randrange(5, 600)
-            events.append(
-                _browser(w, dev, None, "track", {"event": w.choice(ANON_TRACKS), "properties": props}, page, at, skew)
-            )
+            ev = _browser(w, dev, None, "track", {"event": w.choice(ANON_TRACKS), "properties": props}, page, at, skew)
+            _anonymous_track_hazards(w, ev, page["path"], at)
+            events.append(ev)
         else:
             name, path = w.choice(MARKETING_PAGES)
             page = _page_info(w, w.site, name, path, referrer)
@@ -310,15 +374,33 @@ def anonymous_session(w: World, n: int) -> tuple[list[Event], str | None]:
     return events, None
 
 
+def _anonymous_track_hazards(w: World, ev: Event, where: str, at: int) -> None:
+    """The track hazards of an anonymous visitor: one on a company's own (tenant) page names that company."""
+    hazards = w.hazards
+    shape = hazards.take_one("anonymousProperties")
+    if shape is not None:
+        name, value = w.property_hazard(shape, where)
+        ev["properties"][name] = value
+    source = hazards.take_one("anonymousTrackGroup")
+    if source is not None:
+        while len(w.accounts) < 2:
+            w.new_account(at, plant=False)
+        _group_source(w, ev, source, w.choice(w.accounts))
+    spelling = hazards.take_one("anonymousTimestamp")
+    if spelling is not None and not w.restamp(ev, spelling):
+        hazards.put_back("anonymousTimestamp", spelling)
+
+
 def mobile_session(w: World, n: int) -> tuple[list[Event], str | None]:
     """A phone app session: lifecycle tracks, screen calls, identify once signed in, purchases."""
-    if w.mobile_users and w.chance(0.5):
+    hazards = w.hazards
+    if w.mobile_users and _returns(w, "mobile", 0.5):
         user = w.choice(w.mobile_users)
         dev = next(d for d in user.devices if d.mobile)
         start = w.session_start(1_000, 90_000, user.last_seen)
     else:
         start = w.session_start(1_000, 90_000)
-        user = w.new_user(start, with_account=w.chance(0.3))
+        user = w.new_user(start, with_account=hazards.planting("groupId", "groupTraits") or w.chance(0.3))
         dev = w.phone()
         user.devices.append(dev)
         w.mobile_users.append(user)
@@ -326,7 +408,9 @@ def mobile_session(w: World, n: int) -> tuple[list[Event], str | None]:
     skew = w.begin_session()
     user.sessions += 1
     app = (dev.mobile or {})["app"]
-    signed_in = user.sessions > 1 or w.chance(0.6)
+    account = user.account
+    odd = bool(user.hazards) or (account is not None and bool(account.hazards))
+    signed_in = user.sessions > 1 or odd or w.chance(0.6)  # a user with a hazard shows it
     events: list[Event] = []
     user_id = user.id if user.sessions > 1 else None
     opened = {"from_background": user.sessions > 1 and w.chance(0.5), "version": app["version"], "build": app["build"]}
@@ -334,18 +418,20 @@ def mobile_session(w: World, n: int) -> tuple[list[Event], str | None]:
     if signed_in:
         at += w.randrange(500, 20_000)
         user_id = user.id
-        events.append(_mobile(w, dev, user_id, "identify", {"traits": _copy(user.traits)}, at, skew))
-        if user.account is not None and w.chance(0.5):
+        events.append(_mobile(w, dev, user_id, "identify", {"traits": _sent(user)}, at, skew))
+        if account is not None and (account.hazards or w.chance(0.5)):
             at += w.randrange(50, 800)
-            account = user.account
             events.append(
-                _mobile(w, dev, user_id, "group", {"groupId": account.id, "traits": _copy(account.traits)}, at, skew)
+                _mobile(w, dev, user_id, "group", {"groupId": account.id, "traits": _sent(account)}, at, skew)
             )
+    screen = "Home"  # where the app opens
     for _ in range(w.randrange(2, 10)):
         at += w.randrange(1_500, 60_000)
         if w.chance(0.5):
-            name = w.choice(MOBILE_SCREENS)
-            events.append(_mobile(w, dev, user_id, "screen", {"name": name, "properties": {"name": name}}, at, skew))
+            screen = w.choice(MOBILE_SCREENS)
+            events.append(
+                _mobile(w, dev, user_id, "screen", {"name": screen, "properties": {"name": screen}}, at, skew)
+            )
             continue
         roll = w.randrange(10)
         if roll < 4:
@@ -377,9 +463,15 @@ def mobile_session(w: World, n: int) -> tuple[list[Event], str | None]:
                     "items": w.randrange(1, 5),
                 },
             }
-        events.append(_mobile(w, dev, user_id, "track", body, at, skew))
+        ev = _mobile(w, dev, user_id, "track", body, at, skew)
+        if user_id is not None:
+            _track_hazards(w, ev, account, screen)
+        events.append(ev)
     at += w.randrange(1_000, 30_000)
-    events.append(_mobile(w, dev, user_id, "track", {"event": "Application Backgrounded", "properties": {}}, at, skew))
+    ev = _mobile(w, dev, user_id, "track", {"event": "Application Backgrounded", "properties": {}}, at, skew)
+    if user_id is not None:
+        _track_hazards(w, ev, account, screen)
+    events.append(ev)
     user.last_seen = at + 1_000
     return events, None
 
@@ -397,6 +489,16 @@ def _edge_base(w: World) -> tuple[Device, int, dict[str, Any]]:
 
 def _edge(w: World, dev: Device, user_id: Any, kind: str, body: Event, page: dict[str, Any], at: int) -> Event:
     return _browser(w, dev, user_id, kind, body, page, at, 0)
+
+
+def _uid(w: World) -> Id:
+    """A new user id (the schedule's identity hazards land here too)."""
+    return w.new_id("userId")[0]
+
+
+def _gid(w: World) -> Id:
+    """A new account id (the schedule's identity hazards land here too)."""
+    return w.new_id("groupId")[0]
 
 
 def _steps(w: World, at: int, k: int) -> list[int]:
@@ -435,7 +537,7 @@ def edge_unicode(w: World) -> list[Event]:
 def edge_trait_named_id(w: World) -> list[Event]:
     dev, at, page = _edge_base(w)
     t = _steps(w, at, 2)
-    uid, gid = w.unique("usr_", 10), w.unique("acc_", 8)
+    uid, gid = _uid(w), _gid(w)
     return [
         _edge(
             w,
@@ -461,7 +563,7 @@ def edge_trait_named_id(w: World) -> list[Event]:
 def edge_nested(w: World) -> list[Event]:
     dev, at, page = _edge_base(w)
     t = _steps(w, at, 3)
-    uid, gid = w.unique("usr_", 10), w.unique("acc_", 8)
+    uid, gid = _uid(w), _gid(w)
     traits = {
         "address": {
             "street": w.choice(w.pools.streets),
@@ -482,7 +584,15 @@ def edge_nested(w: World) -> list[Event]:
             dev,
             uid,
             "group",
-            {"groupId": gid, "traits": {"name": "Nested Inc", "billing": {"plan": {"name": "pro", "seats": 12}}}},
+            {
+                "groupId": gid,
+                "traits": {
+                    "name": "Nested Inc",
+                    "billing": {"plan": {"name": "pro", "seats": 12}},
+                    "contracts": [{"product": "analytics", "seats": 10}, {"product": "guides", "seats": 3}],
+                    "customFields": {},
+                },
+            },
             page,
             t[1],
         ),
@@ -493,7 +603,11 @@ def edge_nested(w: World) -> list[Event]:
             "track",
             {
                 "event": "Filter Applied",
-                "properties": {"filters": [{"field": "plan", "op": "in", "values": ["pro", "business"]}]},
+                "properties": {
+                    "filters": [{"field": "plan", "op": "in", "values": ["pro", "business"]}],
+                    "sort": {"field": "createdAt", "order": "desc"},
+                    "options": {},
+                },
             },
             page,
             t[2],
@@ -504,7 +618,7 @@ def edge_nested(w: World) -> list[Event]:
 def edge_nulls(w: World) -> list[Event]:
     dev, at, page = _edge_base(w)
     t = _steps(w, at, 3)
-    uid, gid = w.unique("usr_", 10), w.unique("acc_", 8)
+    uid, gid = _uid(w), _gid(w)
     return [
         _edge(
             w,
@@ -550,8 +664,8 @@ def edge_numeric_ids(w: World) -> list[Event]:
 
 def edge_empty_strings(w: World) -> list[Event]:
     dev, at, page = _edge_base(w)
-    t = _steps(w, at, 3)
-    uid = w.unique("usr_", 10)
+    t = _steps(w, at, 4)
+    uid, gid = _uid(w), _gid(w)
     return [
         # userId "" counts as absent (analytics-python's `user_id or anonymous_id`): the anonymousId identifies.
         _edge(w, dev, "", "track", {"event": "Viewed Empty", "properties": {"label": ""}}, page, t[0]),
@@ -565,6 +679,9 @@ def edge_empty_strings(w: World) -> list[Event]:
             t[1],
         ),
         _edge(w, dev, uid, "track", {"event": "Searched", "properties": {"query": "", "": "empty key"}}, page, t[2]),
+        _edge(
+            w, dev, uid, "group", {"groupId": gid, "traits": {"name": "Empty Fields Ltd", "vatNumber": ""}}, page, t[3]
+        ),
     ]
 
 
@@ -591,20 +708,21 @@ def edge_near_limit(w: World) -> list[Event]:
 
 def edge_identify_without_traits(w: World) -> list[Event]:
     dev, at, page = _edge_base(w)
-    t = _steps(w, at, 3)
-    uid = w.unique("usr_", 10)
+    t = _steps(w, at, 4)
+    uid = _uid(w)
     first = _edge(w, dev, uid, "identify", {}, page, t[0])
     return [
         first,
         _edge(w, dev, uid, "identify", {"traits": {}}, page, t[1]),
-        _edge(w, dev, uid, "track", {"event": "Logged In", "properties": {}}, page, t[2]),
+        _edge(w, dev, uid, "group", {"groupId": _gid(w), "traits": {}}, page, t[2]),
+        _edge(w, dev, uid, "track", {"event": "Logged In", "properties": {}}, page, t[3]),
     ]
 
 
 def edge_group_anonymous(w: World) -> list[Event]:
     dev, at, page = _edge_base(w)
     t = _steps(w, at, 2)
-    gid = w.unique("acc_", 8)
+    gid = _gid(w)
     return [
         _edge(
             w,
@@ -622,7 +740,7 @@ def edge_group_anonymous(w: World) -> list[Event]:
 def edge_page_screen_alias(w: World) -> list[Event]:
     dev, at, page = _edge_base(w)
     t = _steps(w, at, 4)
-    uid = w.unique("usr_", 10)
+    uid = _uid(w)
     alias = _edge(w, dev, uid, "alias", {"previousId": dev.anonymous_id}, page, t[2])
     return [
         _edge(
@@ -643,7 +761,7 @@ def edge_page_screen_alias(w: World) -> list[Event]:
 def edge_reserved_traits(w: World) -> list[Event]:
     dev, at, page = _edge_base(w)
     t = _steps(w, at, 3)
-    uid, gid = w.unique("usr_", 10), w.unique("acc_", 8)
+    uid, gid = _uid(w), _gid(w)
     first, last, local = w.person()
     snake = {
         "first_name": first,
@@ -673,18 +791,27 @@ def edge_reserved_traits(w: World) -> list[Event]:
     ]
 
 
+# (UTC offset in minutes, fraction digits, "Z" for offset 0) of the timestamps of edge case `timestamps`.
+_EDGE_SPELLINGS = ((0, 6, False), (-330, 6, True), (120, 0, True), (0, 0, True))
+
+
 def edge_timestamps(w: World) -> list[Event]:
-    """Timestamps with UTC offsets and without milliseconds: the same instants, other spellings."""
+    """Timestamps with UTC offsets, without a fraction and with 6 fraction digits: the same instants, spelled
+    otherwise (``timestamp`` and ``originalTimestamp`` of each event keep their meaning)."""
     dev, at, page = _edge_base(w)
-    t = _steps(w, at, 2)
-    uid = w.unique("usr_", 10)
+    t = _steps(w, at, 4)
+    uid = _uid(w)
     out = [
         _edge(w, dev, uid, "identify", {"traits": {"name": "Offset Clock"}}, page, t[0]),
-        _edge(w, dev, uid, "track", {"event": "Clock Checked", "properties": {"tz": "+02:00"}}, page, t[1]),
+        _edge(w, dev, uid, "track", {"event": "Clock Checked", "properties": {"tz": "-05:30"}}, page, t[1]),
+        _edge(w, dev, uid, "track", {"event": "Clock Checked", "properties": {"tz": "+02:00"}}, page, t[2]),
+        _edge(w, dev, uid, "track", {"event": "Clock Checked", "properties": {"tz": "Z"}}, page, t[3]),
     ]
-    for ev, instant in zip(out, t):
-        ev["timestamp"] = iso_offset(instant + 100, 120)
-        ev["originalTimestamp"] = iso_offset(instant, -300)
+    for ev, instant, (offset, digits, zulu) in zip(out, t, _EDGE_SPELLINGS):
+        whole = instant - instant % 1000 + 1000  # a whole second, after the instant the event was stamped at
+        micros = w.randrange(500)
+        ev["timestamp"] = iso_format(whole if digits == 0 else instant + 100, offset, digits, micros, zulu)
+        ev["originalTimestamp"] = iso_format(instant, -300, digits or 3, micros, zulu)
     return out
 
 
@@ -692,7 +819,7 @@ def edge_property_names(w: World) -> list[Event]:
     """Names Pendo's Track Events rules flag (spaces, leading digit, dunder, long) and odd event names."""
     dev, at, page = _edge_base(w)
     t = _steps(w, at, 2)
-    uid = w.unique("usr_", 10)
+    uid = _uid(w)
     props = {
         "has space": 1,
         "1st": True,
@@ -713,9 +840,9 @@ def edge_parent_accounts(w: World) -> list[Event]:
     """parentAccount inside group traits, and an account id that already holds '::'."""
     dev, at, page = _edge_base(w)
     t = _steps(w, at, 3)
-    uid = w.unique("usr_", 10)
+    uid = _uid(w)
     parent = w.unique("org_", 6)
-    child = w.unique("acc_", 8)
+    child = _gid(w)
     return [
         _edge(
             w,
@@ -737,33 +864,39 @@ def edge_parent_accounts(w: World) -> list[Event]:
 
 
 def edge_group_context(w: World) -> list[Event]:
-    """A track attributed to a company through context.groupId and also properties.groupId."""
+    """Tracks attributed to a company through context.groupId, properties.groupId, both with the same value, and
+    both with different values."""
     dev, at, page = _edge_base(w)
-    t = _steps(w, at, 2)
-    uid, gid, other = w.unique("usr_", 10), w.unique("acc_", 8), w.unique("acc_", 8)
-    first = _edge(w, dev, uid, "track", {"event": "Report Submitted", "properties": {}}, page, t[0])
-    first["context"]["groupId"] = gid
-    second = _edge(w, dev, uid, "track", {"event": "Report Submitted", "properties": {"groupId": other}}, page, t[1])
-    second["context"]["groupId"] = gid
-    return [first, second]
+    t = _steps(w, at, 4)
+    uid, gid, other = _uid(w), _gid(w), _gid(w)
+    out = []
+    for when, (in_context, in_properties) in zip(t, ((gid, None), (None, gid), (gid, gid), (gid, other))):
+        ev = _edge(w, dev, uid, "track", {"event": "Report Submitted", "properties": {}}, page, when)
+        if in_context is not None:
+            ev["context"]["groupId"] = in_context
+        if in_properties is not None:
+            ev["properties"]["groupId"] = in_properties
+        out.append(ev)
+    return out
 
 
+# The rotation puts first the cases that break relays most often, so that a short check of a mix meets them.
 EDGE_CASES: dict[str, Callable[[World], list[Event]]] = {
     "unicode": edge_unicode,
-    "trait-named-id": edge_trait_named_id,
-    "nested": edge_nested,
-    "nulls": edge_nulls,
     "numeric-ids": edge_numeric_ids,
-    "empty-strings": edge_empty_strings,
-    "near-limit": edge_near_limit,
-    "identify-without-traits": edge_identify_without_traits,
-    "group-anonymous": edge_group_anonymous,
-    "page-screen-alias": edge_page_screen_alias,
-    "reserved-traits": edge_reserved_traits,
-    "timestamps": edge_timestamps,
-    "property-names": edge_property_names,
     "parent-accounts": edge_parent_accounts,
     "group-context": edge_group_context,
+    "nested": edge_nested,
+    "nulls": edge_nulls,
+    "timestamps": edge_timestamps,
+    "empty-strings": edge_empty_strings,
+    "trait-named-id": edge_trait_named_id,
+    "reserved-traits": edge_reserved_traits,
+    "identify-without-traits": edge_identify_without_traits,
+    "group-anonymous": edge_group_anonymous,
+    "property-names": edge_property_names,
+    "near-limit": edge_near_limit,
+    "page-screen-alias": edge_page_screen_alias,
 }
 _EDGE_ORDER = tuple(EDGE_CASES)
 

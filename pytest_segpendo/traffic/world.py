@@ -10,9 +10,22 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union
 
+from .hazards import (
+    MINUS_OFFSETS,
+    PLUS_OFFSETS,
+    PRODUCTS,
+    TAG_LABELS,
+    TEAM_NAMES,
+    TWIN_SECOND,
+    UNICODE_COMPANY_STEMS,
+    UNICODE_USER_STEMS,
+    Schedule,
+)
 from .pools import Pools, load_pools
+
+Id = Union[str, int]
 
 # 2026-01-05T09:00:00Z: a Monday morning; the default start of generated traffic.
 DEFAULT_START_MS = 1_767_603_600_000
@@ -64,6 +77,28 @@ def iso_offset(ms: int, offset_minutes: int) -> str:
     return "%04d-%02d-%02dT%02d:%02d:%02d%s%02d:%02d" % (t[0], t[1], t[2], t[3], t[4], t[5], sign, hours, minutes)
 
 
+def iso_format(ms: int, offset_minutes: int = 0, digits: int = 3, micros: int = 0, zulu: bool = True) -> str:
+    """The instant ``ms`` (plus ``micros`` microseconds, 0-999) written with a UTC offset and 0, 3 or 6 fraction
+    digits: ``2026-01-05T11:00:00+02:00``, ``2026-01-05T03:30:00.123456-05:30``. Offset 0 is written ``Z``
+    (``+00:00`` when ``zulu`` is false). With 0 digits ``ms`` must be a whole second."""
+    seconds, millis = divmod(ms, 1000)
+    t = time.gmtime(seconds + offset_minutes * 60)
+    if digits == 3:
+        fraction = ".%03d" % millis
+    elif digits == 6:
+        fraction = ".%06d" % (millis * 1000 + micros)
+    elif digits == 0 and millis == 0:
+        fraction = ""
+    else:
+        raise ValueError(f"cannot write {ms} ms with {digits} fraction digits")
+    if offset_minutes == 0 and zulu:
+        zone = "Z"
+    else:
+        hours, minutes = divmod(abs(offset_minutes), 60)
+        zone = "%s%02d:%02d" % ("+" if offset_minutes >= 0 else "-", hours, minutes)
+    return "%04d-%02d-%02dT%02d:%02d:%02d%s%s" % (t[0], t[1], t[2], t[3], t[4], t[5], fraction, zone)
+
+
 def money(cents: int) -> int | float:
     """A price as a browser's JSON writes it: whole amounts as integers, else two decimals."""
     return cents // 100 if cents % 100 == 0 else cents / 100
@@ -77,32 +112,37 @@ def slug(text: str) -> str:
 
 @dataclass
 class Account:
-    id: str
+    id: Id
     traits: dict[str, Any]
     users: int = 0
+    hazards: tuple[str, ...] = ()  # "channel:kind" of each hazard planted in its id or traits
+    traitless: bool = False  # its group calls carry no traits
 
 
 @dataclass
 class User:
-    id: str
+    id: Id
     traits: dict[str, Any]
     account: Account | None
     devices: list[Device] = field(default_factory=list)
     sessions: int = 0
     last_seen: int = 0  # ms of the user's latest event: a returning visit starts after it
+    hazards: tuple[str, ...] = ()
+    traitless: bool = False  # its identify calls carry no traits
 
 
 @dataclass
 class Device:
     """A browser or a phone: it keeps its anonymousId, as analytics.js and the mobile libraries do."""
 
-    anonymous_id: str
+    anonymous_id: Id
     user_agent: str
     ip: str
     timezone: str
     library: dict[str, str]
     mobile: dict[str, Any] | None = None
     last_seen: int = 0
+    hazards: tuple[str, ...] = ()
 
 
 class World:
@@ -122,6 +162,10 @@ class World:
         self.accounts: list[Account] = []
         self.parents: list[dict[str, Any]] = []
         self._ids: set[str] = set()
+        self._twins: dict[str, str] = {}  # channel -> the first of a pair of case twins
+        self.early_returns: dict[str, int] = {}  # scenario -> returning visits made while ids were planted
+        self._stamp = (0, 0, 0, 0)  # originalTimestamp, sentAt, receivedAt, timestamp (ms) of the last event
+        self._previous_ts = 0  # timestamp (ms) of the event before it
         product = slug(self.pools.domain_words[0]) or "product"
         self.site = f"https://www.{product}.com"
         self.app = f"https://app.{product}.com"
@@ -131,6 +175,7 @@ class World:
         self.randrange = r.randrange
         self.choice = r.choice
         self.getrandbits = r.getrandbits
+        self.hazards = Schedule(r.randrange, r.random)
 
     # -- primitive draws -------------------------------------------------------------------------------
     def chance(self, p: float) -> bool:
@@ -153,6 +198,147 @@ class World:
             if candidate not in self._ids:
                 self._ids.add(candidate)
                 return candidate
+
+    def claim(self, value: Id) -> bool:
+        """Reserve ``value`` as an id of this world; False when it (or the same digits) is taken already."""
+        key = str(value)
+        if key in self._ids:
+            return False
+        self._ids.add(key)
+        return True
+
+    # -- ids, with the identity hazards ------------------------------------------------------------------
+    def new_id(self, channel: str) -> tuple[Id, str | None]:
+        """A new id for ``channel`` (``userId``, ``groupId`` or ``anonymousId``) and the hazard planted in it."""
+        kind = self.hazards.take_one(channel)
+        if kind is not None:
+            value = self._odd_id(channel, kind)
+            if value is not None:
+                return value, "case-twin" if kind == TWIN_SECOND else kind
+        if channel == "userId":
+            return self.unique("usr_", 10), None
+        if channel == "groupId":
+            return self.unique("acc_", 8), None
+        return self.uuid4(), None
+
+    def _odd_id(self, channel: str, kind: str) -> Id | None:
+        user, group = channel == "userId", channel == "groupId"
+        for _ in range(50):
+            value: Id
+            if kind == "padded":
+                base = self.unique("usr_", 10) if user else self.unique("acc_", 8) if group else self.uuid4()
+                pad = self.choice((" ", "  "))
+                value = (pad + base, base + pad, pad + base + " ")[self.randrange(3)]
+            elif kind == "inner-space":
+                if user:
+                    value = f"{self.choice(('EMEA', 'AMER', 'APAC'))} {self.randrange(100_000, 1_000_000)}"
+                elif group:
+                    name = self.choice(self.pools.companies)
+                    value = name if " " in name.strip() else f"{name} {self.choice(('Ltd', 'Inc', 'GmbH'))}"
+                else:
+                    value = f"sess {self.hex(16)}"
+            elif kind == "case-twin":
+                if user:
+                    word = slug(self.choice(self.pools.domain_words)) or "acme"
+                    value = f"{word.capitalize()}-{self.randrange(1, 100)}"
+                    twin = value.lower()
+                elif group:
+                    letters = "".join(self.choice(_ALNUM) for _ in range(10))
+                    value = "0015" + self.choice(_UPPER) + letters
+                    twin = value.swapcase()
+                else:
+                    value = self.uuid4().upper()
+                    twin = value.lower()
+                if value == twin or value in self._ids or twin in self._ids:
+                    continue
+                self.claim(value)
+                self.claim(twin)
+                self._twins[channel] = twin
+                self.hazards.put_back(channel, TWIN_SECOND)
+                return value
+            elif kind == TWIN_SECOND:
+                return self._twins.pop(channel, None)  # claimed with the first twin
+            elif kind == "number":
+                if user:
+                    value = self.randrange(1_000, 100_000_000)
+                else:
+                    value = self.randrange(100, 1_000_000) if group else self.randrange(10**8, 10**12)
+            elif kind == "leading-zeros":
+                value = "0" * self.randrange(1, 4) + str(self.randrange(1, 1_000_000))
+            elif kind == "unicode":
+                if user:
+                    value = f"{self.choice(UNICODE_USER_STEMS)}.{self.hex(4)}"
+                elif group:
+                    value = f"{self.choice(UNICODE_COMPANY_STEMS)}-{self.hex(4)}"
+                else:
+                    value = f"sesión-{self.hex(12)}"
+            elif kind == "long":
+                if user:
+                    value = "samlp|corp-idp|" + self.hex(self.randrange(240, 400))
+                elif group:
+                    value = f"tenant:{self.choice(('eu-west-1', 'us-east-1'))}:" + self.hex(self.randrange(200, 330))
+                else:
+                    value = self.hex(self.randrange(256, 400))
+            else:
+                raise ValueError(f"unknown identity hazard {kind!r}")
+            if kind == "padded" or self.claim(value):  # a padded id's base is claimed already
+                return value
+        return None
+
+    # -- shapes: nested objects, arrays of objects, empty strings, nulls, empty objects ------------------
+    def _shapes(self, channel: str) -> list[str]:
+        """Up to two trait hazards for a new user or account; one whose calls carry no traits gets no other."""
+        shapes = self.hazards.take(channel, 2)
+        if "empty" in shapes and len(shapes) > 1:
+            for other in reversed([s for s in shapes if s != "empty"]):
+                self.hazards.put_back(channel, other)
+            shapes = ["empty"]
+        return shapes
+
+    def trait_hazard(self, kind: str) -> tuple[str, Any]:
+        """A user trait of the shape ``kind``."""
+        if kind == "nested-object":
+            notifications = {"email": self.chance(0.7), "push": self.chance(0.4)}
+            return "preferences", {"theme": self.choice(("dark", "light", "system")), "notifications": notifications}
+        if kind == "object-array":
+            teams = [
+                {"id": "team_" + self.hex(4), "name": self.choice(TEAM_NAMES), "lead": self.chance(0.3)}
+                for _ in range(self.randrange(1, 4))
+            ]
+            return "teams", teams
+        if kind == "empty-string":
+            return "department", ""
+        if kind == "null":
+            return "avatar", None
+        return "customAttributes", {}
+
+    def group_trait_hazard(self, kind: str, plan: str) -> tuple[str, Any]:
+        """An account trait of the shape ``kind``."""
+        if kind == "nested-object":
+            seats = self.randrange(2, 200)
+            return "billing", {"plan": {"name": plan, "seats": seats}, "cycle": self.choice(("monthly", "annual"))}
+        if kind == "object-array":
+            products = [
+                {"product": self.choice(PRODUCTS), "seats": self.randrange(1, 120)} for _ in range(self.randrange(1, 4))
+            ]
+            return "subscriptions", products
+        if kind == "empty-string":
+            return "vatNumber", ""
+        if kind == "null":
+            return "csm", None
+        return "customFields", {}
+
+    def property_hazard(self, kind: str, where: str) -> tuple[str, Any]:
+        """A track property of the shape ``kind`` (``where``: the page path or screen of the track)."""
+        if kind == "nested-object":
+            return "source", {"page": where, "section": self.choice(("toolbar", "sidebar", "shortcut", "menu"))}
+        if kind == "object-array":
+            return "tags", [{"id": "tag_" + self.hex(4), "label": self.choice(TAG_LABELS)} for _ in range(2)]
+        if kind == "empty-string":
+            return "note", ""
+        if kind == "null":
+            return "referrerId", None
+        return "metadata", {}
 
     def ip(self) -> str:
         first = self.choice((24, 31, 45, 62, 73, 81, 98, 104, 142, 176, 185, 203, 212))
@@ -186,7 +372,8 @@ class World:
         self.parents.append(parent)
         return parent
 
-    def new_account(self, created_ms: int) -> Account:
+    def new_account(self, created_ms: int, plant: bool = True) -> Account:
+        """A new company; with ``plant``, its id and traits take the hazards the schedule holds for accounts."""
         p = self.pools
         name = self.choice(p.companies)
         domain = (slug(self.choice(p.domain_words)) or "company") + self.choice((".com", ".io", ".co", ".net"))
@@ -201,7 +388,15 @@ class World:
         if self.chance(0.25):
             parent = self.choice(self.parents) if self.parents and self.chance(0.6) else self.new_parent()
             traits["parentAccount"] = dict(parent)
-        account = Account(self.unique("acc_", 8), traits)
+        account_id, kind = self.new_id("groupId") if plant else (self.unique("acc_", 8), None)
+        hazards = [f"groupId:{kind}"] if kind else []
+        shapes = self._shapes("groupTraits") if plant else []
+        for shape in shapes:
+            if shape != "empty":
+                key, value = self.group_trait_hazard(shape, traits["plan"])
+                traits[key] = value
+            hazards.append(f"groupTraits:{shape}")
+        account = Account(account_id, traits, hazards=tuple(hazards), traitless="empty" in shapes)
         self.accounts.append(account)
         return account
 
@@ -209,7 +404,7 @@ class World:
         first, last, local = self.person()
         account = None
         if with_account:
-            share = self.accounts and self.chance(0.7)
+            share = self.accounts and not self.hazards.planting("groupId", "groupTraits") and self.chance(0.7)
             account = self.choice(self.accounts) if share else self.new_account(created_ms)
             account.users += 1
             domain = account.traits["website"][len("https://") :]
@@ -236,15 +431,23 @@ class World:
                 "postalCode": self.choice(self.pools.postcodes),
             }
         traits["logins"] = 0
-        user = User(self.unique("usr_", 10), traits, account)
+        user_id, kind = self.new_id("userId")
+        hazards = [f"userId:{kind}"] if kind else []
+        shapes = self._shapes("traits")
+        for shape in shapes:
+            if shape != "empty":
+                key, value = self.trait_hazard(shape)
+                traits[key] = value
+            hazards.append(f"traits:{shape}")
+        user = User(user_id, traits, account, hazards=tuple(hazards), traitless="empty" in shapes)
         self.users.append(user)
         if account is not None:
             self.account_users.append(user)
         return user
 
-    def browser(self) -> Device:
+    def browser(self, anonymous_id: Id | None = None) -> Device:
         return Device(
-            anonymous_id=self.uuid4(),
+            anonymous_id=self.uuid4() if anonymous_id is None else anonymous_id,
             user_agent=self.choice(BROWSER_AGENTS),
             ip=self.ip(),
             timezone=self.timezone if self.chance(0.8) else self.choice(EXTRA_TIMEZONES),
@@ -316,7 +519,39 @@ class World:
         event["receivedAt"] = iso_ms(at_ms + send_delay + latency)
         # Segment's correction: timestamp = receivedAt - (sentAt - originalTimestamp)
         event["timestamp"] = iso_ms(at_ms + latency)
+        self._previous_ts = self._stamp[3]
+        self._stamp = (original, original + send_delay, at_ms + send_delay + latency, at_ms + latency)
         return event
+
+    def restamp(self, event: dict[str, Any], kind: str) -> bool:
+        """Write the last stamped event's ``timestamp`` and ``originalTimestamp`` the way ``kind`` says (the
+        same instants, other spellings); False when it cannot (a whole second would move it before the event
+        stamped before it)."""
+        original, sent, received, ts = self._stamp
+        zulu = True
+        if kind == "offset-plus":
+            offset, digits = self.choice(PLUS_OFFSETS), 3
+        elif kind == "offset-minus":
+            offset, digits = self.choice(MINUS_OFFSETS), 6
+        elif kind == "no-fraction":
+            offset, digits = 0, 0
+        elif kind == "micro":
+            offset, digits, zulu = 0, 6, self.chance(0.5)  # analytics-python writes +00:00
+        else:
+            raise ValueError(f"unknown timestamp hazard {kind!r}")
+        if digits == 0:
+            # A whole second: the event moves earlier by under a second, all four timestamps together.
+            shift = ts % 1000
+            if ts - shift <= self._previous_ts:
+                return False
+            original, sent, received, ts = original - shift, sent - shift, received - shift, ts - shift
+            event["sentAt"] = iso_ms(sent)
+            event["receivedAt"] = iso_ms(received)
+            self._stamp = (original, sent, received, ts)
+        # Sub-millisecond digits stay under 500 us: truncating and rounding to milliseconds agree.
+        event["timestamp"] = iso_format(ts, offset, digits, self.randrange(500), zulu)
+        event["originalTimestamp"] = iso_format(original, offset, digits or 3, self.randrange(500), zulu)
+        return True
 
 
 INDUSTRIES = (
@@ -332,6 +567,8 @@ INDUSTRIES = (
     "Real Estate",
 )
 PLANS = ("free", "starter", "pro", "business", "enterprise")
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ALNUM = _UPPER + "abcdefghijklmnopqrstuvwxyz0123456789"
 PLAN_PRICE_CENTS = {"free": 0, "starter": 1900, "pro": 4900, "business": 14900, "enterprise": 49900}
 ROLES = ("admin", "member", "member", "member", "viewer", "owner")
 CARRIERS = ("Verizon", "T-Mobile", "Vodafone", "Orange", "Telefónica", "NTT docomo", "AT&T")
