@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from pytest_segpendo.delivery import deliver
+from pytest_segpendo.delivery import TrafficClock, deliver
 from pytest_segpendo.events import timestamp_ms
 from pytest_segpendo.fakes import FakePendo
 from pytest_segpendo.profiles import expect
@@ -35,8 +35,10 @@ TRACK_SECRET = "track-s3cret"
 INTEGRATION_KEY = "int-key"
 SECRET = "segment-shared-secret"
 
-# Seed 1 of this mix reaches every edge case.
-TRAFFIC = generate(400, seed=1, mix={"saas": 3, "edge": 1, "mobile": 1, "anonymous": 1})
+# A realistic mix, and one whole rotation of the edge cases (46 events: each case once).
+TRAFFIC = generate(400, seed=1, mix={"saas": 3, "edge": 1, "mobile": 1, "anonymous": 1}) + generate(
+    46, seed=2, scenario="edge"
+)
 EXPECTED = expect(TRAFFIC, PROFILE)
 
 
@@ -53,6 +55,14 @@ def pendo() -> Iterator[FakePendo]:
     with FakePendo(track_secret=TRACK_SECRET, integration_key=INTEGRATION_KEY) as fake:
         yield fake
         fake.raise_errors()
+
+
+def judged_by(pendo: FakePendo, events: list[dict[str, Any]]) -> TrafficClock:
+    """A clock that follows the delivery of ``events``, as the fake Pendo server's "now": Pendo judges a Track
+    Event's age when it processes it, and live traffic is processed seconds after it happens."""
+    clock = TrafficClock(events)
+    pendo.clock = clock
+    return clock
 
 
 @contextmanager
@@ -112,7 +122,7 @@ def signature(body: bytes) -> str:
 
 def test_signed_webhooks_give_exactly_what_the_profile_predicts(node: str, pendo: FakePendo) -> None:
     with relay(node, pendo) as url:
-        report = deliver(TRAFFIC, url, "webhook", secret=SECRET)
+        report = deliver(TRAFFIC, url, "webhook", secret=SECRET, observer=judged_by(pendo, TRAFFIC))
     assert report.ok, report.format()
     assert pendo.records("state") == EXPECTED.state
     assert pendo.records() == EXPECTED.stream
@@ -121,7 +131,9 @@ def test_signed_webhooks_give_exactly_what_the_profile_predicts(node: str, pendo
 
 def test_webhooks_actions_batches(node: str, pendo: FakePendo) -> None:
     with relay(node, pendo) as url:
-        report = deliver(TRAFFIC, url, "webhook-actions", secret=SECRET, batch_size=20)
+        report = deliver(
+            TRAFFIC, url, "webhook-actions", secret=SECRET, batch_size=20, observer=judged_by(pendo, TRAFFIC)
+        )
     assert report.ok, report.format()
     assert report.requests == -(-len(TRAFFIC) // 20)
     assert pendo.records("state") == EXPECTED.state
@@ -156,7 +168,9 @@ def test_bad_bodies_methods_and_pendo_failures(node: str, pendo: FakePendo) -> N
         assert signed(b"42") == 400
         assert signed(b'{"pad": "' + b"x" * (1 << 20) + b'"}') == 413
         assert post(url, b"", method="GET")[0] == 405
-        report = deliver(TRAFFIC[:60], url, "webhook", secret=SECRET, backoff=0.01)
+        report = deliver(
+            TRAFFIC[:60], url, "webhook", secret=SECRET, backoff=0.01, observer=judged_by(pendo, TRAFFIC[:60])
+        )
     assert report.ok and report.retried == 2, "502 while Pendo answers 503: Segment retries"
     assert pendo.records("state") == expect(TRAFFIC[:60], PROFILE).state
 
@@ -203,7 +217,7 @@ def test_ids_timestamps_and_context_like_the_profile(node: str, pendo: FakePendo
         {"type": "alias", "userId": "u2", "previousId": "a2"},
     ]
     with relay(node, pendo, secret=None) as url:
-        report = deliver(events, url, "webhook")
+        report = deliver(events, url, "webhook", observer=judged_by(pendo, events))
     assert report.ok, report.format()
     assert pendo.records() == expect(events, PROFILE).stream
     assert pendo.rejected == []

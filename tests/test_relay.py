@@ -38,7 +38,7 @@ INTEGRATION_KEY = "int-key"
 SECRET = "segment-shared-secret"
 MIX = {"saas": 3, "edge": 1, "mobile": 1, "anonymous": 1}
 
-# Seed 1 reaches the edge cases (unicode, nested traits, numeric ids, nulls, parent accounts...).
+# A realistic mix reaching most edge cases (unicode, nested traits, numeric ids, nulls, parent accounts...).
 GENERATED = generate(400, seed=1, mix=MIX)
 # A group whose groupId is already "parent::child" (see test_parent_child_account_id).
 JOINED = [

@@ -106,7 +106,11 @@ def test_raw_bytes(segment: FakeSegment, raw: bytes, encoding: str | None) -> No
     check(segment, requests.post(f"{segment.url}/v1/batch", data=raw, headers=headers))
 
 
-def test_still_serving(segment: FakeSegment) -> None:
+def test_still_serving_after_broken_input(segment: FakeSegment) -> None:
+    """Whatever order the tests run in: broken bodies first, then a good call on the same fake."""
+    for body in (b"{", b"\xff\xfe", b'{"batch": 7}', b"[" * 2000, b'{"writeKey": "k", "batch": [null, 1, "x"]}'):
+        broken = requests.post(f"{segment.url}/v1/batch", data=body, headers={"Content-Type": "application/json"})
+        assert broken.status_code < 500
     r = requests.post(f"{segment.url}/v1/track", json={"userId": "u", "event": "E", "writeKey": "k"})
     assert r.status_code == 200 and r.json() == {"success": True}
 

@@ -43,7 +43,7 @@ def chromium() -> None:
     "scenario",
     [
         pytest.param("saas", marks=pytest.mark.segpendo(scenario="saas", count=120)),
-        pytest.param("edge", marks=pytest.mark.segpendo(scenario="edge", count=45)),  # each edge case once
+        pytest.param("edge", marks=pytest.mark.segpendo(scenario="edge", count=46)),  # each edge case once
     ],
 )
 def test_the_page_sends_pendo_what_the_profile_says(segpendo, chromium, scenario):
