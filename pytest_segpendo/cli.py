@@ -15,13 +15,15 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import __version__
+from . import __version__, defaults
 from .events import validate_lines
 from .jsonl import iter_jsonl, source_name
-from .traffic import BUNDLED_LOCALES, SCENARIOS, generate_jsonl, parse_mix, parse_start
+from .traffic import BUNDLED_LOCALES, DEFAULT_START_MS, SCENARIOS, generate_jsonl, parse_mix, parse_start
 
 if TYPE_CHECKING:
     from .fakes.pendo import FakePendo
+
+__all__ = ["EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "UsageError", "build_parser", "main", "run"]
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -54,16 +56,27 @@ def _integer(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a whole number (got {text!r})") from None
 
 
-def _check_locale(locale: str) -> str:
+def _valid_locale(locale: str, command: str) -> str:
     if locale in BUNDLED_LOCALES:
         return locale
     from faker.config import AVAILABLE_LOCALES
 
     if locale not in AVAILABLE_LOCALES:
         raise UsageError(
-            f"segpendo generate: unknown locale {locale!r}: use a Faker locale such as {', '.join(BUNDLED_LOCALES)}"
+            f"segpendo {command}: unknown locale {locale!r}: use a Faker locale such as {', '.join(BUNDLED_LOCALES)}"
         )
     return locale
+
+
+def _traffic(args: argparse.Namespace, command: str) -> tuple[dict[str, int] | None, str]:
+    """The mix (or None) and the locale of generated traffic, checked."""
+    if args.mix and args.scenario:
+        raise UsageError(f"segpendo {command}: give --scenario or --mix, not both")
+    try:
+        mix = parse_mix(args.mix) if args.mix else None
+    except ValueError as exc:
+        raise UsageError(f"segpendo {command}: {exc}") from None
+    return mix, _valid_locale(args.locale, command)
 
 
 def write_text_output(path: str | None, lines: Iterable[str], command: str) -> None:
@@ -106,15 +119,13 @@ def write_records(path: str | None, records: Iterable[object], command: str) -> 
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    if args.mix and args.scenario:
-        raise UsageError("segpendo generate: give --scenario or --mix, not both")
+    mix, locale = _traffic(args, "generate")
     try:
-        mix = parse_mix(args.mix) if args.mix else None
         start = parse_start(args.start)
     except ValueError as exc:
         raise UsageError(f"segpendo generate: {exc}") from None
-    locale = _check_locale(args.locale)
-    lines = generate_jsonl(args.count, args.seed, args.scenario or "saas", mix=mix, locale=locale, start=start)
+    scenario = args.scenario or defaults.SCENARIO
+    lines = generate_jsonl(args.count, args.seed, scenario, mix=mix, locale=locale, start=start)
     write_text_output(args.output, lines, "generate")
     return EXIT_OK
 
@@ -159,8 +170,8 @@ def _read_json_file(path: str, what: str, command: str) -> object:
         raise UsageError(f"segpendo {command}: {what} {path} is not JSON: {exc}") from None
 
 
-def _events(path: str, command: str, check_spec: bool) -> Iterator[dict[str, Any]]:
-    """The events of a JSONL file, parsed (and checked) as they are consumed; a bad line is a usage error
+def _events(path: str, command: str, validate: bool) -> Iterator[dict[str, Any]]:
+    """The events of a JSONL file, parsed (and validated) as they are consumed; a bad line is a usage error
     (exit 2) naming the file and the line."""
     from .events import validate_event
     from .jsonl import JsonlError, iter_values
@@ -168,7 +179,7 @@ def _events(path: str, command: str, check_spec: bool) -> Iterator[dict[str, Any
     name = source_name(path)
     try:
         for number, event, bound in iter_values(path):
-            if check_spec:
+            if validate:
                 errors = validate_event(event, bound)
                 if errors:
                     more = f" (and {len(errors) - 1} more; run segpendo validate {name})" if len(errors) > 1 else ""
@@ -181,13 +192,14 @@ def _events(path: str, command: str, check_spec: bool) -> Iterator[dict[str, Any
 def cmd_transform(args: argparse.Namespace) -> int:
     from .mapping import UNDEFINED, CompiledMapping, MappingError, js_dumps
 
-    mapping = _read_json_file(args.mapping, "mapping", "transform")
+    _required(args, "transform", ("field_mapping", "--field-mapping"))
+    mapping = _read_json_file(args.field_mapping, "mapping", "transform")
     try:
         compiled = CompiledMapping(mapping)
     except MappingError as exc:
         more = f" (and {len(exc.messages) - 1} more)" if len(exc.messages) > 1 else ""
-        raise UsageError(f"segpendo transform: invalid mapping {args.mapping}: {exc.messages[0]}{more}") from None
-    events = list(_events(args.events, "transform", check_spec=False))
+        raise UsageError(f"segpendo transform: invalid mapping {args.field_mapping}: {exc.messages[0]}{more}") from None
+    events = list(_events(args.events, "transform", validate=False))
     name = source_name(args.events)
     failures = 0
     lines = []
@@ -206,12 +218,13 @@ def cmd_transform(args: argparse.Namespace) -> int:
 # -- expect -----------------------------------------------------------------------------------------------
 
 
-def _settings(pairs: list[str]) -> dict[str, str]:
+def _settings(pairs: list[str], command: str) -> dict[str, str]:
+    """The destination's settings, from ``--setting KEY=VALUE`` options."""
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise UsageError(f"segpendo expect: --setting takes KEY=VALUE (got {pair!r})")
+            raise UsageError(f"segpendo {command}: --setting takes KEY=VALUE (got {pair!r})")
         out[key.strip()] = value.strip()
     return out
 
@@ -222,17 +235,18 @@ def cmd_expect(args: argparse.Namespace) -> int:
 
     try:
         mapping = UserMapping.load(args.mapping) if args.mapping else None
-        profile = get_profile(args.profile, _settings(args.setting), mapping)
+        profile = get_profile(args.profile, _settings(args.setting, "expect"), mapping)
     except ProfileError as exc:
         raise UsageError(f"segpendo expect: {exc}") from None
+    view = args.view or profile.hints.view
     batch_mode()
     with bulk():
-        result = profile.expect(_events(args.events, "expect", check_spec=not args.no_check))
-        records = result.view(args.view)
+        result = profile.expect(_events(args.events, "expect", validate=not args.no_validate))
+        records = result.view(view)
         write_records(args.output, records, "expect")
     ignored = ", ".join(f"{k} {v}" for k, v in sorted(result.ignored_summary().items())) or "none"
     print(
-        f"segpendo expect: {result.events} events -> {len(records)} records ({args.view} view, profile "
+        f"segpendo expect: {result.events} events -> {len(records)} records ({view} view, profile "
         f"{profile.name}); "
         f"ignored: {ignored}",
         file=sys.stderr,
@@ -322,28 +336,31 @@ def _header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+def _delivery(args: argparse.Namespace, data: object = None) -> dict[str, Any]:
+    """The keywords of :func:`~pytest_segpendo.delivery.deliver` from the delivery options."""
+    return {
+        "secret": args.secret,
+        "write_key": args.write_key,
+        "api_key": args.api_key,
+        "batch_size": args.batch_size,
+        "method": args.method,
+        "headers": dict(args.header),
+        "data": data,
+        "concurrency": args.concurrency,
+        "timeout": args.timeout,
+        "max_attempts": args.max_attempts,
+    }
+
+
 def cmd_send(args: argparse.Namespace) -> int:
     from .delivery import DeliveryError, deliver
 
+    _required(args, "send", ("sut", "--sut"))
     data = _read_json_file(args.data, "data mapping", "send") if args.data else None
     batch_mode()
-    events = list(_events(args.events, "send", check_spec=False))
+    events = list(_events(args.events, "send", validate=False))
     try:
-        report = deliver(
-            events,
-            args.to,
-            args.via,
-            secret=args.secret,
-            write_key=args.write_key,
-            api_key=args.api_key,
-            batch_size=args.batch_size,
-            method=args.method,
-            headers=dict(args.header),
-            data=data,
-            concurrency=args.concurrency,
-            timeout=args.timeout,
-            max_attempts=args.max_attempts,
-        )
+        report = deliver(events, args.sut, args.via, **_delivery(args, data))
     except DeliveryError as exc:
         raise UsageError(f"segpendo send: {exc}") from None
     except Exception as exc:  # e.g. an invalid --data mapping
@@ -444,26 +461,31 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .profiles import PROFILES, ProfileError, UserMapping
     from .traffic import generate
 
+    _required(args, "check", ("sut", "--sut"))
     if args.profile not in PROFILES:
         raise UsageError(f"segpendo check: unknown profile {args.profile!r} (choose from {', '.join(PROFILES)})")
-    if args.events and (args.seed is not None or args.count is not None or args.scenario):
+    generated = args.seed is not None or args.count is not None or args.scenario or args.mix
+    if args.events and generated:
         raise UsageError(
-            "segpendo check: give --events FILE, or --seed/--count/--scenario to generate traffic, not both"
+            "segpendo check: give --events FILE, or --seed/--count/--scenario/--mix to generate traffic, not both"
         )
+    mix, locale = _traffic(args, "check")
     try:
         mapping = UserMapping.load(args.mapping) if args.mapping else None
     except ProfileError as exc:
         raise UsageError(f"segpendo check: {exc}") from None
     options = _diff_options(args, "check", PROFILES[args.profile].hints)
-    seed = 0 if args.seed is None else args.seed
-    count = 1000 if args.count is None else args.count
-    scenario = args.scenario or "saas"
+    data = _read_json_file(args.data, "data mapping", "check") if args.data else None
+    seed = defaults.SEED if args.seed is None else args.seed
+    count = defaults.COUNT if args.count is None else args.count
+    scenario = args.scenario or defaults.SCENARIO
     if args.events:
-        events = list(_events(args.events, "check", check_spec=False))
+        events = list(_events(args.events, "check", validate=False))
         source = f"--events {args.events}"
     else:
-        events = generate(count, seed, scenario)
-        source = f"--seed {seed} --count {count} --scenario {scenario}"
+        events = generate(count, seed, scenario, mix=mix, locale=locale)
+        kind = f"--mix {args.mix}" if mix else f"--scenario {scenario}"
+        source = f"--seed {seed} --count {count} {kind}" + (f" --locale {locale}" if locale != defaults.LOCALE else "")
     pendo: FakePendo | RemotePendo
     if args.pendo:
         try:
@@ -476,16 +498,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         pendo = _start_fake_pendo(args, "check")
         where = f"--pendo-port {args.pendo_port}"
     reproduce = f"segpendo check --sut {args.sut} --via {args.via} --profile {args.profile} {where} {source}"
-    delivery = {
-        "secret": args.secret,
-        "write_key": args.write_key,
-        "api_key": args.api_key,
-        "batch_size": args.batch_size,
-        "headers": dict(args.header),
-        "concurrency": args.concurrency,
-        "timeout": args.timeout,
-        "max_attempts": args.max_attempts,
-    }
+    delivery = _delivery(args, data)
     try:
         result = run_check(
             events,
@@ -493,7 +506,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             pendo=pendo,
             via=args.via,
             profile=args.profile,
-            settings=_settings(args.setting),
+            settings=_settings(args.setting, "check"),
             mapping=mapping,
             options=options,  # type: ignore[arg-type]
             delivery_options=delivery,
@@ -526,9 +539,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 # -- demo -------------------------------------------------------------------------------------------------
 
 
-DEMO_MIX = {"saas": 3, "edge": 1, "mobile": 1, "anonymous": 1}
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     """The whole loop, twice: generated traffic -> the bundled reference relay -> the fake Pendo server ->
     diff with profile track-api+metadata; then the same against a broken relay. Exit 0 when the correct relay
@@ -542,11 +552,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for bug in bugs:
         if bug not in BUGS:
             raise UsageError(f"segpendo demo: unknown bug {bug!r} (choose from {', '.join(BUGS)})")
-    mix = ",".join(f"{k}={v}" for k, v in DEMO_MIX.items())
-    events = generate(args.count, args.seed, mix=DEMO_MIX)
+    mix = ",".join(f"{k}={v}" for k, v in defaults.DEMO_MIX.items())
+    events = generate(args.count, args.seed, mix=defaults.DEMO_MIX)
     track_secret, integration_key = "demo-track-secret", "demo-integration-key"
     secret = "demo-webhook-secret"
-    print(f"segpendo demo: {len(events):,} Segment events (seed {args.seed}, mix {mix}), profile track-api+metadata")
+    print(f"segpendo demo: {len(events):,} Segment events (seed {args.seed}, mix {mix}), profile {defaults.PROFILE}")
     print(
         "system under test: the bundled reference relay (signed Segment webhooks in; Pendo Track Events and Metadata "
         "APIs out)"
@@ -556,7 +566,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print()
         print(f"== {title}")
         with (
-            FakePendo(max_age_days=None, track_secret=track_secret, integration_key=integration_key) as pendo,
+            FakePendo(track_secret=track_secret, integration_key=integration_key) as pendo,
             Relay(
                 pendo.url, track_secret=track_secret, integration_key=integration_key, secret=secret, bugs=relay_bugs
             ) as relay,
@@ -565,11 +575,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 events,
                 relay.url,
                 pendo=pendo,
-                via="webhook",
-                profile="track-api+metadata",
-                delivery_options={"secret": secret, "concurrency": 4},
+                via=defaults.VIA,
+                profile=defaults.PROFILE,
+                delivery_options={"secret": secret, "concurrency": defaults.DEMO_CONCURRENCY},
                 overrides={"limit": args.limit},
-                quiet=0.1,
+                quiet=defaults.DEMO_QUIET,
                 seed=args.seed,
                 reproduce=f"segpendo demo --seed {args.seed} --count {args.count}"
                 + "".join(f" --bug {b}" for b in relay_bugs),
@@ -598,6 +608,301 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # -- parser -----------------------------------------------------------------------------------------------
+#
+# Every option is defined once, in FLAGS (its spelling, type and help; its default from defaults.py); a command
+# takes the options it needs from there, with the groups below. The pytest plugin's options are these same
+# options with the ``segpendo-`` prefix (docs/cli.md lists the pairs).
+
+
+class _DeprecatedAlias(argparse.Action):
+    """An old spelling of an option: works for one release, and says so on stderr."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, new: str = "", **kwargs: Any):
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        print(
+            f"{parser.prog}: {option_string} is deprecated and will be removed in the next release: use {self.new}",
+            file=sys.stderr,
+        )
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+
+
+def _via_choices() -> tuple[str, ...]:
+    return ("webhook", "webhook-actions", "tracking-api", "segmentio")
+
+
+def _flags() -> dict[str, tuple[tuple[str, ...], dict[str, Any]]]:
+    """name -> (spellings, argparse keywords); ``help`` without the default, which :func:`_add` appends."""
+    from .profiles import PROFILES
+    from .verify import VIEWS
+
+    return {
+        # traffic
+        "seed": (("--seed",), {"type": _integer, "metavar": "S", "help": "seed of generated traffic"}),
+        "count": (("--count",), {"type": _non_negative, "metavar": "N", "help": "events to generate"}),
+        "scenario": (("--scenario",), {"choices": tuple(SCENARIOS), "help": "kind of traffic"}),
+        "mix": (
+            ("--mix",),
+            {"metavar": "NAME=W,...", "help": "weighted mix of scenarios instead of one, e.g. saas=3,mobile=1,edge=1"},
+        ),
+        "locale": (("--locale",), {"metavar": "L", "help": "Faker locale of generated names and places"}),
+        "start": (
+            ("--start",),
+            {"metavar": "ISO|now", "help": "time of the first session: ISO-8601 or 'now'"},
+        ),
+        # the reference mapping
+        "profile": (("--profile",), {"metavar": "PROFILE", "help": f"reference profile: {', '.join(PROFILES)}"}),
+        "mapping": (
+            ("--mapping",),
+            {"metavar": "FILE", "help": "your mapping file: the actions' subscriptions and field mappings (JSON)"},
+        ),
+        "setting": (
+            ("--setting",),
+            {"action": "append", "default": [], "metavar": "KEY=VALUE", "help": "a destination setting (repeatable)"},
+        ),
+        # the comparison
+        "view": (
+            ("--view",),
+            {"choices": VIEWS, "help": "merged records (state) or every write (stream)"},
+        ),
+        "timestamp_tolerance": (
+            ("--timestamp-tolerance",),
+            {"type": _non_negative, "metavar": "MS", "help": "track timestamps this many ms apart count as equal"},
+        ),
+        "ignore_timestamps": (
+            ("--ignore-timestamps",),
+            {"action": "store_true", "help": "do not compare track timestamps"},
+        ),
+        "ignore": (
+            ("--ignore",),
+            {
+                "action": "append",
+                "default": [],
+                "metavar": "PATH",
+                "help": "a field not to compare, e.g. track.context or '*.metadata.updatedAt' (repeatable)",
+            },
+        ),
+        "agent_field": (
+            ("--agent-field",),
+            {
+                "action": "append",
+                "default": [],
+                "metavar": "PATH",
+                "help": "a field the client adds itself, compared only when expected (repeatable)",
+            },
+        ),
+        "limit": (("--limit",), {"type": _non_negative, "metavar": "K", "help": "differences detailed in the text"}),
+        "report": (("--report",), {"metavar": "FILE.json", "help": "also write the report as JSON"}),
+        # keys
+        "api_key": (
+            ("--api-key",),
+            {
+                "metavar": "K",
+                "help": "the Pendo app's API key: the fake Pendo server requires it (beacon paths, "
+                "/data/segmentio/<key>), segmentio delivery sends it",
+            },
+        ),
+        "integration_key": (
+            ("--integration-key",),
+            {"metavar": "K", "help": "the Metadata API integration key the fake Pendo server requires"},
+        ),
+        "track_secret": (
+            ("--track-secret",),
+            {"metavar": "K", "help": "the Track Event shared secret the fake Pendo server requires"},
+        ),
+        "write_key": (
+            ("--write-key",),
+            {
+                "metavar": "K",
+                "help": "the Segment write key: the fake Segment API requires it, tracking-api delivery sends it",
+            },
+        ),
+        # delivery to the system under test
+        "sut": (("--sut",), {"metavar": "URL", "help": "where the system under test receives Segment data"}),
+        "via": (("--via",), {"choices": _via_choices(), "help": "Segment's wire format"}),
+        "secret": (
+            ("--secret",),
+            {"metavar": "S", "help": "shared secret: sign with X-Signature (webhook, webhook-actions)"},
+        ),
+        "batch_size": (
+            ("--batch-size",),
+            {"type": _non_negative, "metavar": "N", "help": "events per request (webhook-actions, tracking-api)"},
+        ),
+        "method": (("--method",), {"choices": ("POST", "PUT", "PATCH"), "help": "HTTP method of webhook-actions"}),
+        "header": (
+            ("--header",),
+            {
+                "type": _header,
+                "action": "append",
+                "default": [],
+                "metavar": "NAME: VALUE",
+                "help": "extra header to the system under test (repeatable)",
+            },
+        ),
+        "data": (
+            ("--data",),
+            {"metavar": "MAPPING.json", "help": "webhook-actions data mapping (default: the whole event)"},
+        ),
+        "concurrency": (
+            ("--concurrency",),
+            {"type": _non_negative, "metavar": "N", "help": "parallel connections; a user's events stay in order"},
+        ),
+        "timeout": (
+            ("--timeout",),
+            {"type": float, "metavar": "S", "help": "seconds per request (default: Segment's for the wire format)"},
+        ),
+        "max_attempts": (
+            ("--max-attempts",),
+            {"type": _non_negative, "metavar": "N", "help": "attempts per request before giving up"},
+        ),
+        # waiting for Pendo traffic
+        "settle": (
+            ("--settle",),
+            {"type": float, "metavar": "S", "help": "seconds to wait at most for Pendo traffic to settle"},
+        ),
+        "quiet": (
+            ("--quiet",),
+            {"type": float, "metavar": "S", "help": "Pendo traffic has settled after this many quiet seconds"},
+        ),
+        # the fakes
+        "host": (("--host",), {"help": "address the fakes listen on"}),
+        "pendo_port": (
+            ("--pendo-port",),
+            {"type": _port, "metavar": "N", "help": "port of the fake Pendo server (0: any free port)"},
+        ),
+        "segment_port": (
+            ("--segment-port",),
+            {"type": _port, "metavar": "M", "help": "port of the fake Segment API (0: any free port)"},
+        ),
+        "max_age_days": (
+            ("--max-age-days",),
+            {
+                "type": float,
+                "metavar": "D",
+                "help": "Track Events older than D days are dropped, as Pendo drops them; 0: no age rule",
+            },
+        ),
+        "max_body": (
+            ("--max-body",),
+            {"type": _non_negative, "metavar": "BYTES", "help": "largest request body the fake Pendo server takes"},
+        ),
+        "journal_limit": (
+            ("--journal-limit",),
+            {"type": _non_negative, "metavar": "N", "help": "keep only the last N requests in the journal"},
+        ),
+        "log_requests": (("--log-requests",), {"action": "store_true", "help": "log every request on stderr"}),
+        "output": (("-o", "--output"), {"metavar": "FILE", "help": "write here instead of stdout"}),
+    }
+
+
+_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {}
+
+
+def _add(parser: Any, name: str, *, default: Any = None, required: bool = False, default_text: str = "") -> None:
+    """Add option ``name`` of :func:`_flags` to ``parser`` (or a group), with ``default`` shown in its help."""
+    if not _FLAGS:
+        _FLAGS.update(_flags())
+    spellings, kwargs = _FLAGS[name]
+    kwargs = dict(kwargs)
+    shown = default_text or (f"{default:g}" if isinstance(default, float) else str(default))
+    if required:
+        kwargs["required"] = True
+    elif default is not None:
+        kwargs["default"] = default
+        kwargs["help"] = f"{kwargs['help']} (default {shown})"
+    elif default_text:
+        sep = " " if default_text.replace(".", "").replace("_", "").isalnum() else ": "
+        kwargs["help"] = f"{kwargs['help']} (default{sep}{default_text})"
+    parser.add_argument(*spellings, **kwargs)
+
+
+def _alias(parser: Any, old: str, new: str, dest: str, *, flag: bool = False) -> None:
+    """``old``: a hidden, deprecated spelling of option ``new``."""
+    extra: dict[str, Any] = {"nargs": 0, "const": True} if flag else {}
+    parser.add_argument(old, dest=dest, new=new, action=_DeprecatedAlias, help=argparse.SUPPRESS, **extra)
+
+
+def _required(args: argparse.Namespace, command: str, *pairs: tuple[str, str]) -> None:
+    """Options required by a command that also have a deprecated spelling (argparse cannot require either)."""
+    missing = [flag for dest, flag in pairs if getattr(args, dest, None) is None]
+    if missing:
+        raise UsageError(
+            f"segpendo {command}: the following arguments are required: {', '.join(missing)} "
+            f"(see 'segpendo {command} --help')"
+        )
+
+
+def _iso(ms: int) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _traffic_options(p: argparse.ArgumentParser, *, generated_defaults: bool) -> None:
+    group = p.add_argument_group("generated traffic")
+    if generated_defaults:
+        _add(group, "seed", default_text=f"{defaults.SEED}")
+        _add(group, "count", default_text=f"{defaults.COUNT}")
+        _add(group, "scenario", default_text=defaults.SCENARIO)
+    else:
+        _add(group, "seed", required=True)
+        _add(group, "count", required=True)
+        _add(group, "scenario", default_text=defaults.SCENARIO)
+    _add(group, "mix")
+    _add(group, "locale", default=defaults.LOCALE)
+
+
+def _profile_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("the reference mapping")
+    _add(group, "profile", default=defaults.PROFILE)
+    _add(group, "mapping")
+    _add(group, "setting")
+
+
+def _diff_options_group(p: argparse.ArgumentParser, *, profile_known: bool) -> None:
+    group = p.add_argument_group("comparing")
+    _add(group, "view", default_text="the profile's" + ("" if profile_known else "; without --profile: state"))
+    _add(group, "timestamp_tolerance", default_text="the profile's" if profile_known else "0")
+    _add(group, "ignore_timestamps")
+    _add(group, "ignore")
+    _add(group, "agent_field")
+    _add(group, "limit", default=defaults.LIMIT)
+    _add(group, "report")
+
+
+def _key_options(p: argparse.ArgumentParser, names: Sequence[str], where: str) -> None:
+    group = p.add_argument_group("keys", f"{where} A key left out: any non-empty key is accepted.")
+    for name in names:
+        _add(group, name)
+
+
+def _delivery_options(p: argparse.ArgumentParser, command: str) -> None:
+    group = p.add_argument_group("delivery to the system under test")
+    _add(group, "sut")
+    _alias(group, "--to", "--sut", "sut")
+    _add(group, "via", default=defaults.VIA)
+    _add(group, "secret")
+    _add(group, "batch_size")
+    _add(group, "method", default=defaults.METHOD)
+    _add(group, "header")
+    _add(group, "data")
+    _add(group, "concurrency", default=defaults.CONCURRENCY)
+    _add(group, "timeout")
+    _add(group, "max_attempts", default=defaults.MAX_ATTEMPTS)
+
+
+def _settle_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("waiting for Pendo traffic")
+    _add(group, "settle", default=defaults.SETTLE)
+    _add(group, "quiet", default=defaults.QUIET)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -608,37 +913,41 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser(
         "generate",
         help="seeded Segment events as JSONL",
-        description="Write seeded, reproducible Segment events as JSON lines.",
+        description="Write seeded, reproducible Segment events as JSON lines: the same arguments give the same bytes.",
     )
-    gen.add_argument("--seed", type=_integer, required=True, help="PRNG seed: the same seed gives the same bytes")
-    gen.add_argument("--count", type=_non_negative, required=True, help="number of events")
-    gen.add_argument("--scenario", choices=tuple(SCENARIOS), help="kind of traffic (default: saas)")
-    gen.add_argument("--mix", metavar="NAME=W,...", help="weighted mix of scenarios, e.g. saas=3,mobile=1,edge=1")
-    gen.add_argument("--locale", default="en_US", help="Faker locale of names and places (default: en_US)")
-    gen.add_argument("--start", help="time of the first session: ISO-8601 or 'now' (default: 2026-01-05T09:00:00Z)")
-    gen.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    _traffic_options(gen, generated_defaults=False)
+    _add(gen, "start", default_text=_iso(DEFAULT_START_MS))
+    _add(gen, "output")
     gen.set_defaults(func=cmd_generate)
 
     val = sub.add_parser(
         "validate",
-        help="check JSONL events against the Segment Spec",
-        description="Check every line of a JSONL file against the Segment Spec.",
+        help="validate JSONL events against the Segment Spec",
+        description="Validate every line of a JSONL file against the Segment Spec.",
     )
     val.add_argument("events", metavar="EVENTS.jsonl", help="file of events, or - for stdin")
     val.add_argument(
-        "--max-errors", type=_non_negative, default=50, metavar="N", help="show at most N bad lines (default 50)"
+        "--max-errors",
+        type=_non_negative,
+        default=defaults.MAX_ERRORS,
+        metavar="N",
+        help=f"show at most N bad lines (default {defaults.MAX_ERRORS})",
     )
     val.add_argument("--format", choices=("text", "json"), default="text", help="report format (default text)")
     val.set_defaults(func=cmd_validate)
 
     tr = sub.add_parser(
         "transform",
-        help="apply a Segment mapping (mapping-kit JSON) to events",
-        description="Apply a mapping-kit mapping to every event, as Segment's engine does; one JSON result per line.",
+        help="apply a Segment field mapping (mapping-kit JSON) to events",
+        description="Apply a field mapping (mapping-kit JSON, as in Segment's UI) to every event, as Segment's "
+        "engine does; one JSON result per line.",
     )
-    tr.add_argument("--mapping", required=True, metavar="MAPPING.json", help="the mapping, as configured in Segment")
+    tr.add_argument(
+        "--field-mapping", metavar="MAPPING.json", help="the field mapping, as configured in Segment (required)"
+    )
+    _alias(tr, "--mapping", "--field-mapping", "field_mapping")
     tr.add_argument("events", metavar="EVENTS.jsonl", help="file of events, or - for stdin")
-    tr.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    _add(tr, "output")
     tr.set_defaults(func=cmd_transform)
 
     ex = sub.add_parser(
@@ -647,19 +956,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compute, from a reference profile (and your mapping file), the Pendo records the events should "
         "produce.",
     )
-    from .profiles import PROFILES
-
-    ex.add_argument("--profile", required=True, metavar="PROFILE", help=f"one of {', '.join(PROFILES)}")
-    ex.add_argument("--mapping", metavar="FILE", help="your actions' subscriptions and field mappings (JSON)")
+    _profile_options(ex)
+    _add(ex, "view", default_text="the profile's")
     ex.add_argument(
-        "--setting", action="append", default=[], metavar="KEY=VALUE", help="a destination setting (repeatable)"
+        "--no-validate", action="store_true", help="skip validating the events against the Segment Spec first"
     )
-    ex.add_argument(
-        "--view", choices=("stream", "state"), default="stream", help="every write (stream) or merged records (state)"
-    )
-    ex.add_argument("--no-check", action="store_true", help="skip checking the events against the Segment Spec first")
+    _alias(ex, "--no-check", "--no-validate", "no_validate", flag=True)
     ex.add_argument("events", metavar="EVENTS.jsonl", help="file of events, or - for stdin")
-    ex.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    _add(ex, "output")
     ex.set_defaults(func=cmd_expect)
 
     sv = sub.add_parser(
@@ -668,49 +972,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the fakes for a system under test outside Python. Prints one JSON line with their URLs once "
         "they listen; stops on SIGINT or SIGTERM.",
     )
-    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    sv.add_argument(
-        "--pendo-port",
-        type=_port,
-        default=0,
-        metavar="N",
-        help="port of the fake Pendo server (default 0: any free port)",
-    )
-    sv.add_argument(
-        "--segment-port",
-        type=_port,
-        default=0,
-        metavar="M",
-        help="port of the fake Segment API (default 0: any free port)",
-    )
-    sv.add_argument("--write-key", metavar="K", help="the Segment write key the fake Segment API requires")
-    sv.add_argument("--api-key", metavar="K", help="the Pendo app's API key (beacon paths, /data/segmentio/<key>)")
-    sv.add_argument("--integration-key", metavar="K", help="the Metadata API integration key (x-pendo-integration-key)")
-    sv.add_argument(
-        "--track-secret", metavar="K", help="the Track Event shared secret (x-pendo-integration-key on /data/track)"
-    )
-    sv.add_argument(
-        "--max-body",
-        type=_non_negative,
-        default=1 << 20,
-        metavar="BYTES",
-        help="largest request body accepted (default 1 MiB)",
-    )
-    sv.add_argument(
-        "--journal-limit",
-        type=_non_negative,
-        default=None,
-        metavar="N",
-        help="keep only the last N requests in the journal",
-    )
-    sv.add_argument(
-        "--max-age-days",
-        type=float,
-        default=7,
-        metavar="D",
-        help="warn about Track Events older than D days, as Pendo does not process them (default 7; 0: off)",
-    )
-    sv.add_argument("--log-requests", action="store_true", help="log every request on stderr")
+    fakes = sv.add_argument_group("the fakes")
+    _add(fakes, "host", default=defaults.HOST)
+    _add(fakes, "pendo_port", default=defaults.PORT)
+    _add(fakes, "segment_port", default=defaults.PORT)
+    _add(fakes, "max_body", default=defaults.MAX_BODY)
+    _add(fakes, "journal_limit")
+    _add(fakes, "max_age_days", default=defaults.AGE_LIMIT_DAYS)
+    _add(fakes, "log_requests")
+    _key_options(sv, ("write_key", "api_key", "integration_key", "track_secret"), "The keys the fakes require.")
     sv.set_defaults(func=cmd_serve)
 
     sd = sub.add_parser(
@@ -719,79 +989,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deliver events to a URL in one of Segment's wire formats, retrying as Segment does; prints the "
         "delivery report.",
     )
-    sd.add_argument("--to", required=True, metavar="URL", help="where to send (the system under test)")
-    sd.add_argument(
-        "--via",
-        required=True,
-        choices=("webhook", "webhook-actions", "tracking-api", "segmentio"),
-        help="the wire format",
-    )
-    sd.add_argument("--secret", metavar="S", help="shared secret: sign with X-Signature (webhook, webhook-actions)")
-    sd.add_argument("--write-key", metavar="W", help="Segment write key (tracking-api)")
-    sd.add_argument("--api-key", metavar="K", help="Pendo API key (segmentio, when --to is a base URL)")
-    sd.add_argument(
-        "--batch-size", type=_non_negative, metavar="N", help="events per request (webhook-actions, tracking-api)"
-    )
-    sd.add_argument("--method", default="POST", help="HTTP method of webhook-actions: POST, PUT or PATCH")
-    sd.add_argument(
-        "--header", type=_header, action="append", default=[], metavar="NAME: VALUE", help="extra header (repeatable)"
-    )
-    sd.add_argument("--data", metavar="MAPPING.json", help="webhook-actions data mapping (default: the whole event)")
-    sd.add_argument(
-        "--concurrency",
-        type=_non_negative,
-        default=1,
-        metavar="N",
-        help="parallel connections; a user's events stay in order (default 1)",
-    )
-    sd.add_argument(
-        "--timeout", type=float, default=5.0, metavar="S", help="seconds per request (default 5, as Segment)"
-    )
-    sd.add_argument(
-        "--max-attempts",
-        type=_non_negative,
-        default=5,
-        metavar="N",
-        help="attempts per request before giving up (default 5)",
-    )
-    sd.add_argument("--report", metavar="FILE.json", help="also write the delivery report as JSON")
+    _delivery_options(sd, "send")
+    _key_options(sd, ("write_key", "api_key"), "The keys delivery sends.")
+    _add(sd, "report")
     sd.add_argument("events", metavar="EVENTS.jsonl", help="file of events, or - for stdin")
     sd.set_defaults(func=cmd_send)
-
-    from .verify import VIEWS
-
-    def diff_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--view",
-            choices=VIEWS,
-            help="compare merged records (state) or every write (stream); default: the profile's, else state",
-        )
-        p.add_argument(
-            "--timestamp-tolerance", type=_non_negative, metavar="MS", help="track timestamps this close are equal"
-        )
-        p.add_argument("--ignore-timestamps", action="store_true", help="do not compare track timestamps")
-        p.add_argument(
-            "--ignore",
-            action="append",
-            default=[],
-            metavar="PATH",
-            help="a field not to compare, e.g. track.context or '*.metadata.updatedAt' (repeatable)",
-        )
-        p.add_argument(
-            "--agent-field",
-            action="append",
-            default=[],
-            metavar="PATH",
-            help="a field the client adds itself, compared only when expected (repeatable)",
-        )
-        p.add_argument(
-            "--limit",
-            type=_non_negative,
-            default=20,
-            metavar="K",
-            help="differences detailed in the report text (default 20)",
-        )
-        p.add_argument("--report", metavar="FILE.json", help="also write the JSON report")
 
     df = sub.add_parser(
         "diff",
@@ -801,10 +1003,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     df.add_argument("expected", metavar="EXPECTED.jsonl", help="expected records, or - for stdin")
     df.add_argument("observed", metavar="OBSERVED.jsonl", help="observed records, or - for stdin")
-    df.add_argument(
-        "--profile", metavar="PROFILE", help="compare as this profile says (view, tolerances, agent fields)"
-    )
-    diff_options(df)
+    _add(df, "profile", default_text="none: exact values, state view")
+    _diff_options_group(df, profile_known=False)
     df.set_defaults(func=cmd_diff)
 
     ck = sub.add_parser(
@@ -812,87 +1012,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="send traffic to a system under test and check what reaches Pendo",
         description=(
             "Start the fake Pendo server on --pendo-port, or use the one segpendo serve runs at --pendo (configure "
-            "your "
-            "system to send there), send the events to the system in a Segment wire format, wait until Pendo "
+            "your system to send there), send the events to the system in a Segment wire format, wait until Pendo "
             "traffic settles, and compare with the profile."
         ),
     )
-    ck.add_argument("--sut", required=True, metavar="URL", help="where the system under test receives Segment data")
-    ck.add_argument(
-        "--via",
-        default="webhook",
-        choices=("webhook", "webhook-actions", "tracking-api", "segmentio"),
-        help="the wire format (default webhook)",
-    )
-    ck.add_argument("--profile", required=True, metavar="PROFILE", help=f"one of {', '.join(PROFILES)}")
-    where = ck.add_mutually_exclusive_group(required=True)
-    where.add_argument(
-        "--pendo-port",
-        type=_port,
-        metavar="N",
-        help="start the fake Pendo server on this port (your system sends there)",
-    )
+    _delivery_options(ck, "check")
+    where = ck.add_argument_group("the fake Pendo server").add_mutually_exclusive_group(required=True)
+    _add(where, "pendo_port")
     where.add_argument(
         "--pendo", metavar="URL", help="use the fake Pendo server segpendo serve runs at URL (reset first)"
     )
-    ck.add_argument("--host", default="127.0.0.1", help="address the fake Pendo server listens on (default 127.0.0.1)")
+    _add(ck, "host", default=defaults.HOST)
+    _add(ck, "max_age_days", default=defaults.AGE_LIMIT_DAYS)
+    _key_options(
+        ck,
+        ("api_key", "integration_key", "track_secret", "write_key"),
+        "The keys the fake Pendo server requires (with --pendo-port), and those delivery sends.",
+    )
     ck.add_argument("--events", metavar="EVENTS.jsonl", help="events to send (default: generated)")
-    ck.add_argument("--seed", type=_integer, help="seed of generated traffic (default 0)")
-    ck.add_argument("--count", type=_non_negative, help="events to generate (default 1000)")
-    ck.add_argument("--scenario", choices=SCENARIOS, help="traffic scenario (default saas)")
-    ck.add_argument("--mapping", metavar="FILE", help="your actions' subscriptions and field mappings (JSON)")
-    ck.add_argument(
-        "--setting", action="append", default=[], metavar="KEY=VALUE", help="a destination setting (repeatable)"
-    )
-    ck.add_argument("--secret", metavar="S", help="shared secret: sign webhooks with X-Signature")
-    ck.add_argument("--write-key", metavar="W", help="Segment write key (via tracking-api)")
-    ck.add_argument(
-        "--api-key", metavar="K", help="the Pendo API key: the fake requires it, segmentio delivery uses it"
-    )
-    ck.add_argument("--integration-key", metavar="K", help="the Metadata API integration key the fake requires")
-    ck.add_argument("--track-secret", metavar="K", help="the Track Event shared secret the fake requires")
-    ck.add_argument(
-        "--batch-size", type=_non_negative, metavar="N", help="events per request (webhook-actions, tracking-api)"
-    )
-    ck.add_argument(
-        "--header",
-        type=_header,
-        action="append",
-        default=[],
-        metavar="NAME: VALUE",
-        help="extra header to the system (repeatable)",
-    )
-    ck.add_argument(
-        "--concurrency",
-        type=_non_negative,
-        default=1,
-        metavar="N",
-        help="parallel connections to the system (default 1)",
-    )
-    ck.add_argument(
-        "--timeout", type=float, default=5.0, metavar="S", help="seconds per request to the system (default 5)"
-    )
-    ck.add_argument(
-        "--max-attempts", type=_non_negative, default=5, metavar="N", help="attempts per request (default 5)"
-    )
-    ck.add_argument(
-        "--settle",
-        type=float,
-        default=10.0,
-        metavar="S",
-        help="wait at most this long for Pendo traffic to settle (default 10)",
-    )
-    ck.add_argument(
-        "--quiet", type=float, default=0.2, metavar="S", help="settled = no Pendo request for this long (default 0.2)"
-    )
-    ck.add_argument(
-        "--max-age-days",
-        type=float,
-        default=7,
-        metavar="D",
-        help="warn about Track Events older than D days, as Pendo does not process them (default 7; 0: off)",
-    )
-    diff_options(ck)
+    _traffic_options(ck, generated_defaults=True)
+    _profile_options(ck)
+    _settle_options(ck)
+    _diff_options_group(ck, profile_known=True)
     ck.set_defaults(func=cmd_check)
 
     demo = sub.add_parser(
@@ -901,16 +1042,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Send generated traffic through the bundled reference relay to the fake Pendo server and check "
         "it; then the same with a broken relay.",
     )
-    demo.add_argument("--seed", type=_integer, default=2026, help="seed (default 2026)")
-    demo.add_argument("--count", type=_non_negative, default=1000, help="events to send (default 1000)")
+    _add(demo, "seed", default=defaults.DEMO_SEED)
+    _add(demo, "count", default=defaults.DEMO_COUNT)
     demo.add_argument(
         "--bug",
         action="append",
         default=[],
         metavar="NAME",
-        help="the broken relay's bug (repeatable; default: account-lost, non-string-traits-dropped)",
+        help="the broken relay's bug (repeatable; default: the demo's two, pytest_segpendo.relay.BROKEN)",
     )
-    demo.add_argument("--limit", type=_non_negative, default=8, metavar="K", help="differences detailed (default 8)")
+    _add(demo, "limit", default=defaults.DEMO_LIMIT)
     demo.set_defaults(func=cmd_demo)
     return parser
 

@@ -1,24 +1,39 @@
-"""The plugin's fixtures: the fakes (one per session, reset for every test), the run's settings and traffic,
-and the ``segpendo`` conformance fixture (:class:`Segpendo`)."""
+"""The plugin's fixtures: the run's configuration and keys, the fakes (one per session, configured by the
+overridable ``segpendo_pendo_options`` and ``segpendo_segment_options``, reset for every test), generated
+traffic, and the ``segpendo`` conformance fixture (:class:`Segpendo`).
+
+Importing this module is cheap: the fakes, the profiles, the traffic generator and the diff engine are imported
+when a fixture first needs them.
+"""
 
 from __future__ import annotations
 
+import copy
+import secrets
+import warnings
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
-from .conformance import DEFAULT_QUIET, run_check, settle
-from .delivery import DeliveryReport
-from .fakes.pendo import FakePendo
-from .fakes.segment import FakeSegment
-from .options import _FAKES_KEY, _REPORTS_KEY, _SETTINGS_KEY, MARKER_ARGS, SegpendoSettings
-from .profiles import PROFILES, Expectation, UserMapping, expect
-from .traffic import SCENARIOS, generate
-from .verify import VIEWS, DiffOptions, DiffReport, Matcher, Observed, observed_from
+from . import defaults
+from .options import _CONFIG_KEY, _FAKES_KEY, _REPORTS_KEY, KEY_NAMES, MARKER_ARGS, SegpendoConfig
 
-__all__ = ["Segpendo", "TrafficFactory"]
+if TYPE_CHECKING:
+    from .delivery import DeliveryReport
+    from .fakes.pendo import FakePendo
+    from .fakes.segment import FakeSegment
+    from .profiles import Expectation, UserMapping
+    from .verify import DiffOptions, DiffReport, Matcher, Observed
+
+__all__ = ["Segpendo", "SegpendoKeys", "TrafficFactory", "TrafficTime"]
+
+PENDO_KEYS = ("api_key", "integration_key", "track_secret")
+SEGMENT_KEYS = ("write_key",)
+Records = list[dict[str, Any]]
 
 
 class TrafficFactory(Protocol):
@@ -33,106 +48,224 @@ class TrafficFactory(Protocol):
     ) -> list[dict[str, Any]]: ...
 
 
-# -- fakes, shared by a session (per xdist worker), reset for every test ---------------------------------------
+@dataclass(frozen=True)
+class SegpendoKeys:
+    """The keys the fakes require: the Pendo app's API key (beacon paths, ``/data/segmentio/<key>``), the
+    Metadata API integration key and the Track Event shared secret (both in ``x-pendo-integration-key``), the
+    Segment write key (the fake Segment API). None: any non-empty key is accepted."""
+
+    api_key: str | None = None
+    integration_key: str | None = None
+    track_secret: str | None = None
+    write_key: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+# -- the run's configuration and keys ---------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def _segpendo_pendo_server(pytestconfig: pytest.Config) -> Iterator[FakePendo]:
-    with FakePendo(max_age_days=pytestconfig.stash[_SETTINGS_KEY].max_age_days or None) as pendo:
+def segpendo_config(pytestconfig: pytest.Config) -> SegpendoConfig:
+    """The run's configuration (seed, scenario, mix, count, locale, profile, ...) as options and ini set it."""
+    return pytestconfig.stash[_CONFIG_KEY]
+
+
+@pytest.fixture(scope="session")
+def segpendo_settings(segpendo_config: SegpendoConfig) -> SegpendoConfig:
+    """Deprecated: ``segpendo_config``."""
+    warnings.warn(
+        "the segpendo_settings fixture is deprecated and will be removed in the next release: use segpendo_config "
+        "('settings' now means a destination's settings only)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return segpendo_config
+
+
+@pytest.fixture(scope="session")
+def segpendo_seed(segpendo_config: SegpendoConfig) -> int:
+    """The run's traffic seed (``--segpendo-seed``): print it with a failure to reproduce the run."""
+    return segpendo_config.seed
+
+
+@pytest.fixture(scope="session")
+def segpendo_keys(segpendo_config: SegpendoConfig) -> SegpendoKeys:
+    """The keys the session's fakes require: the options' (``--segpendo-track-secret`` ...), else random ones made
+    for the session, so that a system sending a wrong key, or none, fails as it would against Pendo."""
+    return SegpendoKeys(
+        **{name: getattr(segpendo_config, name) or secrets.token_hex(defaults.KEY_BYTES) for name in KEY_NAMES}
+    )
+
+
+# -- the fakes: configured by public fixtures, shared by a session (per xdist worker), reset for every test --------
+
+
+@pytest.fixture(scope="session")
+def segpendo_pendo_options(segpendo_config: SegpendoConfig, segpendo_keys: SegpendoKeys) -> dict[str, Any]:
+    """The keyword arguments of the session's :class:`~pytest_segpendo.fakes.FakePendo`; override this fixture
+    in a ``conftest.py`` to change them. ``faults``, a list of fault rules (dicts), is applied before every test."""
+    return {
+        "host": defaults.HOST,
+        "port": defaults.PORT,
+        **{name: getattr(segpendo_keys, name) for name in PENDO_KEYS},
+        "max_age_days": segpendo_config.max_age_days or None,
+    }
+
+
+@pytest.fixture(scope="session")
+def segpendo_segment_options(segpendo_keys: SegpendoKeys) -> dict[str, Any]:
+    """The keyword arguments of the session's :class:`~pytest_segpendo.fakes.FakeSegment`; override this fixture
+    in a ``conftest.py`` to change them. ``faults``, a list of fault rules (dicts), is applied before every test."""
+    return {"host": defaults.HOST, "port": defaults.PORT, "write_key": segpendo_keys.write_key}
+
+
+def _start(kind: type[Any], options: Mapping[str, Any], fixture: str) -> Any:
+    given = {k: v for k, v in options.items() if k != "faults"}
+    try:
+        fake = kind(**given)
+    except TypeError as exc:
+        pytest.fail(f"{fixture}: {exc}", pytrace=False)
+    return fake.start()
+
+
+@pytest.fixture(scope="session")
+def _segpendo_pendo_server(segpendo_pendo_options: dict[str, Any]) -> Iterator[FakePendo]:
+    from .fakes.pendo import FakePendo
+
+    pendo: FakePendo = _start(FakePendo, segpendo_pendo_options, "segpendo_pendo_options")
+    try:
         yield pendo
+    finally:
+        pendo.stop()
 
 
 @pytest.fixture(scope="session")
-def _segpendo_segment_server() -> Iterator[FakeSegment]:
-    with FakeSegment() as segment:
+def _segpendo_segment_server(segpendo_segment_options: dict[str, Any]) -> Iterator[FakeSegment]:
+    from .fakes.segment import FakeSegment
+
+    segment: FakeSegment = _start(FakeSegment, segpendo_segment_options, "segpendo_segment_options")
+    try:
         yield segment
+    finally:
+        segment.stop()
 
 
-def _watch(request: pytest.FixtureRequest, fake: Any) -> None:
-    """Reset the fake for this test, and make errors raised in its threads fail this test."""
+def _watch(request: pytest.FixtureRequest, fake: Any, faults: Sequence[Mapping[str, Any]]) -> None:
+    """Reset the fake for this test (then add the session's fault rules), and make errors raised in its threads
+    fail this test."""
     try:
         fake.raise_errors()  # an error left by an earlier test that already failed
     except Exception:
         pass
     fake.reset()
+    for rule in faults:
+        fake.faults.add(**rule)
     request.node.stash.setdefault(_FAKES_KEY, []).append(fake)
 
 
-@pytest.fixture
-def segpendo_pendo(request: pytest.FixtureRequest, _segpendo_pendo_server: FakePendo) -> FakePendo:
-    """The session's fake Pendo server (``pendo.url``), reset before this test. It accepts any non-empty key."""
-    _watch(request, _segpendo_pendo_server)
-    return _segpendo_pendo_server
+@contextmanager
+def _keys_for_test(config: Any, names: Sequence[str], marked: Mapping[str, Any]) -> Iterator[None]:
+    """The marker's keys on a fake's configuration while the test runs; the session's keys again afterwards."""
+    chosen = {name: marked[name] for name in names if name in marked}
+    before = {name: getattr(config, name) for name in chosen}
+    for name, value in chosen.items():
+        setattr(config, name, value)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            setattr(config, name, value)
 
 
 @pytest.fixture
-def segpendo_segment(request: pytest.FixtureRequest, _segpendo_segment_server: FakeSegment) -> FakeSegment:
-    """The session's fake Segment API (``segment.url``), reset before this test. It accepts any non-empty write key."""
-    _watch(request, _segpendo_segment_server)
-    return _segpendo_segment_server
+def segpendo_pendo(
+    request: pytest.FixtureRequest, _segpendo_pendo_server: FakePendo, segpendo_pendo_options: dict[str, Any]
+) -> Iterator[FakePendo]:
+    """The session's fake Pendo server (``pendo.url``), reset before this test. It requires the session's keys
+    (``pendo.config.track_secret`` ...), or the marker's ``keys=`` for this test."""
+    pendo = _segpendo_pendo_server
+    _watch(request, pendo, segpendo_pendo_options.get("faults", ()))
+    with _keys_for_test(pendo.config, PENDO_KEYS, _marker_args(request).get("keys", {})):
+        yield pendo
 
 
-# -- settings per test -----------------------------------------------------------------------------------------
+@pytest.fixture
+def segpendo_segment(
+    request: pytest.FixtureRequest, _segpendo_segment_server: FakeSegment, segpendo_segment_options: dict[str, Any]
+) -> Iterator[FakeSegment]:
+    """The session's fake Segment API (``segment.url``), reset before this test. It requires the session's write
+    key (``segment.app.config.write_key``, ``segpendo.keys.write_key``), or the marker's for this test."""
+    segment = _segpendo_segment_server
+    _watch(request, segment, segpendo_segment_options.get("faults", ()))
+    with _keys_for_test(segment.app.config, SEGMENT_KEYS, _marker_args(request).get("keys", {})):
+        yield segment
 
 
-@pytest.fixture(scope="session")
-def segpendo_settings(pytestconfig: pytest.Config) -> SegpendoSettings:
-    """The run's settings (seed, scenario, mix, count, locale, profile, ...) as options and ini set them."""
-    return pytestconfig.stash[_SETTINGS_KEY]
+# -- the marker, and the configuration of one test --------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def segpendo_seed(segpendo_settings: SegpendoSettings) -> int:
-    """The run's traffic seed (``--segpendo-seed``): print it with a failure to reproduce the run."""
-    return segpendo_settings.seed
+def _bad_marker(message: str) -> None:
+    pytest.fail(f"@pytest.mark.segpendo: {message}", pytrace=False)
 
 
 def _marker_args(request: pytest.FixtureRequest) -> dict[str, Any]:
     args: dict[str, Any] = {}
     for mark in reversed(list(request.node.iter_markers("segpendo"))):  # the closest marker wins
         if mark.args:
-            pytest.fail(f"@pytest.mark.segpendo takes keyword arguments only ({', '.join(MARKER_ARGS)})", pytrace=False)
+            _bad_marker(f"takes keyword arguments only ({', '.join(MARKER_ARGS)})")
         for key, value in mark.kwargs.items():
             if key not in MARKER_ARGS:
-                pytest.fail(
-                    f"@pytest.mark.segpendo: unknown argument {key!r} (use {', '.join(MARKER_ARGS)})", pytrace=False
-                )
-            args[key] = value
-    if "profile" in args and args["profile"] not in PROFILES:
-        pytest.fail(
-            f"@pytest.mark.segpendo: unknown profile {args['profile']!r} (choose from {', '.join(PROFILES)})",
-            pytrace=False,
-        )
-    if "scenario" in args and args["scenario"] not in SCENARIOS:
-        pytest.fail(
-            f"@pytest.mark.segpendo: unknown scenario {args['scenario']!r} (choose from {', '.join(SCENARIOS)})",
-            pytrace=False,
-        )
-    if "view" in args and args["view"] not in VIEWS:
-        pytest.fail(f"@pytest.mark.segpendo: unknown view {args['view']!r} (choose from state, stream)", pytrace=False)
+                _bad_marker(f"unknown argument {key!r} (use {', '.join(MARKER_ARGS)})")
+            args[key] = {**args.get("keys", {}), **value} if key == "keys" and isinstance(value, Mapping) else value
+    if "profile" in args:
+        from .profiles import PROFILES
+
+        if args["profile"] not in PROFILES:
+            _bad_marker(f"unknown profile {args['profile']!r} (choose from {', '.join(PROFILES)})")
+    if "scenario" in args:
+        from .traffic import SCENARIOS
+
+        if args["scenario"] not in SCENARIOS:
+            _bad_marker(f"unknown scenario {args['scenario']!r} (choose from {', '.join(SCENARIOS)})")
+    if "view" in args:
+        from .verify import VIEWS
+
+        if args["view"] not in VIEWS:
+            _bad_marker(f"unknown view {args['view']!r} (choose from {', '.join(VIEWS)})")
+    if "keys" in args:
+        keys = args["keys"]
+        if not isinstance(keys, Mapping):
+            _bad_marker(f"keys= takes a dict of {', '.join(KEY_NAMES)} (got {type(keys).__name__})")
+        for name, value in keys.items():
+            if name not in KEY_NAMES:
+                _bad_marker(f"unknown key {name!r} (use {', '.join(KEY_NAMES)})")
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                _bad_marker(f"key {name!r} must be a non-empty string, or None to accept any key (got {value!r})")
     return args
 
 
-def _test_settings(request: pytest.FixtureRequest, base: SegpendoSettings) -> tuple[SegpendoSettings, dict[str, Any]]:
+def _test_config(request: pytest.FixtureRequest, base: SegpendoConfig) -> tuple[SegpendoConfig, dict[str, Any]]:
     marked = _marker_args(request)
-    fields = {k: v for k, v in marked.items() if k in ("profile", "scenario", "seed", "count", "mix", "locale", "view")}
-    if "scenario" in fields and "mix" not in fields:
-        fields["mix"] = None
-    return replace(base, **fields), marked
+    chosen = {k: v for k, v in marked.items() if k in ("profile", "scenario", "seed", "count", "mix", "locale", "view")}
+    if "scenario" in chosen and "mix" not in chosen:
+        chosen["mix"] = None
+    return replace(base, **chosen), marked
 
 
 @pytest.fixture
-def segpendo_traffic(request: pytest.FixtureRequest, segpendo_settings: SegpendoSettings) -> TrafficFactory:
+def segpendo_traffic(request: pytest.FixtureRequest, segpendo_config: SegpendoConfig) -> TrafficFactory:
     """A function returning generated Segment events; arguments override the marker, which overrides the run.
 
     ``segpendo_traffic()`` gives ``--segpendo-count`` events of the configured scenario (or mix) and seed;
     ``segpendo_traffic(50, scenario="edge", seed=3)`` asks for something else.
     """
-    settings, _ = _test_settings(request, segpendo_settings)
-    return _traffic_factory(settings)
+    config, _ = _test_config(request, segpendo_config)
+    return _traffic_factory(config)
 
 
-def _traffic_factory(s: SegpendoSettings) -> TrafficFactory:
+def _traffic_factory(c: SegpendoConfig) -> TrafficFactory:
     def make(
         count: int | None = None,
         *,
@@ -141,13 +274,15 @@ def _traffic_factory(s: SegpendoSettings) -> TrafficFactory:
         locale: str | None = None,
         mix: dict[str, int] | None = None,
     ) -> list[dict[str, Any]]:
-        chosen_mix = mix if mix is not None else (None if scenario else s.mix)
+        from .traffic import generate
+
+        chosen_mix = mix if mix is not None else (None if scenario else c.mix)
         return generate(
-            s.count if count is None else count,
-            s.seed if seed is None else seed,
-            scenario or s.scenario,
+            c.count if count is None else count,
+            c.seed if seed is None else seed,
+            scenario or c.scenario,
             mix=chosen_mix,
-            locale=locale or s.locale,
+            locale=locale or c.locale,
         )
 
     return make
@@ -156,27 +291,99 @@ def _traffic_factory(s: SegpendoSettings) -> TrafficFactory:
 # -- the conformance fixture -----------------------------------------------------------------------------------
 
 
+class TrafficTime:
+    """The fake Pendo server's clock during a ``segpendo`` test: the time of the latest event of the traffic the
+    test generated (``segpendo.events``, ``segpendo.traffic()``), as if it were sent on its own day; the wall
+    clock until the test generates any. (Generated traffic is dated in the past, and Pendo drops Track Events more
+    than 7 days old.) A check that delivers traffic judges by that traffic's own clock while it sends."""
+
+    kind = "traffic"
+
+    def __init__(self) -> None:
+        self.latest: int | None = None
+
+    def saw(self, events: Sequence[Any]) -> None:
+        from .events import timestamp_ms
+
+        stamps = [t for e in events if isinstance(e, dict) and (t := timestamp_ms(e.get("timestamp"))) is not None]
+        if stamps and (self.latest is None or max(stamps) > self.latest):
+            self.latest = max(stamps)
+
+    def now_ms(self) -> int:
+        if self.latest is not None:
+            return self.latest
+        import time
+
+        return time.time_ns() // 1_000_000
+
+    def __repr__(self) -> str:
+        return f"TrafficTime({self.latest})"
+
+
+# The class of observed() results, made on first use (it imports verify), per Observed class: a module imported
+# again (pytester forgets the modules a run imported) gets its own.
+_OBSERVED: weakref.WeakKeyDictionary[type[Observed], type[Observed]] = weakref.WeakKeyDictionary()
+
+
+def _bound_observed_class() -> type[Observed]:
+    from .profiles import Expectation
+    from .verify import Observed, compare
+
+    if Observed in _OBSERVED:
+        return _OBSERVED[Observed]
+
+    class ObservedInTest(Observed):
+        """What the fake Pendo server received in this test, normalised by the test's hooks; comparing it
+        applies the test's matchers and options, as ``segpendo.check`` does."""
+
+        fixture: Segpendo
+
+        def compare(
+            self, expected: Expectation | Sequence[dict[str, Any]], options: DiffOptions | None = None, **kw: Any
+        ) -> DiffReport:
+            profile = expected.profile if isinstance(expected, Expectation) else self.fixture.profile
+            opts, over = self.fixture._diff_args(options, kw, profile)
+            self.last_report = compare(expected, self, opts, seed=self.fixture.seed, **over)
+            return self.last_report
+
+    _OBSERVED[Observed] = ObservedInTest
+    return ObservedInTest
+
+
 @dataclass(repr=False)
 class Segpendo:
-    """The ``segpendo`` fixture: traffic, the fakes, the expectation and the verdict for one test.
+    """The ``segpendo`` fixture: traffic, the fakes, their keys, the expectation and the verdict for one test.
 
     ``segpendo.check(sut)`` does it all: sends the test's traffic to ``sut`` (a URL, with ``via`` a Segment wire
     format, or a function called with each event), waits for Pendo traffic to settle, compares with the profile
-    and fails the test with the report when something differs. The pieces are there too: :attr:`events`,
-    :meth:`expect`, :meth:`observed`, :meth:`verify`.
+    and fails the test with the report when something differs. ``segpendo.verify(sut)`` takes the same arguments
+    and returns the report without failing. The pieces are there too: :attr:`events`, :meth:`expect`,
+    :meth:`observed` (``assert segpendo.observed() == segpendo.expect()`` gives the verdict ``check`` gives).
     """
 
     request: pytest.FixtureRequest
-    settings: SegpendoSettings
+    config: SegpendoConfig  # the run's configuration with this test's marker applied
     marker: dict[str, Any]
     pendo_server: FakePendo
     _segment: Callable[[], FakeSegment]
+    keys: SegpendoKeys = field(default_factory=SegpendoKeys)
+    clock: TrafficTime | None = None  # the fake Pendo server's clock in this test (None: the options gave one)
     _events: list[dict[str, Any]] | None = None
     reports: list[DiffReport] = field(default_factory=list)
     delivery: DeliveryReport | None = None  # the last check's delivery report
 
     def __repr__(self) -> str:
         return f"<segpendo profile={self.profile} seed={self.seed} pendo={self.pendo_server.url}>"
+
+    @property
+    def settings(self) -> SegpendoConfig:
+        """Deprecated: :attr:`config`."""
+        warnings.warn(
+            "segpendo.settings is deprecated and will be removed in the next release: use segpendo.config",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.config
 
     @property
     def pendo(self) -> FakePendo:
@@ -190,11 +397,11 @@ class Segpendo:
 
     @property
     def profile(self) -> str:
-        return self.settings.profile
+        return self.config.profile
 
     @property
     def seed(self) -> int:
-        return self.settings.seed
+        return self.config.seed
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -205,7 +412,74 @@ class Segpendo:
 
     def traffic(self, count: int | None = None, **kw: Any) -> list[dict[str, Any]]:
         """Generated events, as ``segpendo_traffic`` makes them."""
-        return _traffic_factory(self.settings)(count, **kw)
+        events = _traffic_factory(self.config)(count, **kw)
+        if self.clock is not None:
+            self.clock.saw(events)
+        return events
+
+    # -- the test's hooks (conftest.py), applied alike by check(), verify(), expect() and observed() -------------
+
+    def _implemented(self, name: str) -> bool:
+        return bool(getattr(self.request.config.hook, name).get_hookimpls())
+
+    def _adjust(self, profile: str) -> Callable[[Records], None] | None:
+        if not self._implemented("pytest_segpendo_adjust_expected"):
+            return None
+        hook = self.request.config.hook
+
+        def adjust(records: Records) -> None:
+            hook.pytest_segpendo_adjust_expected(records=records, profile=profile, request=self.request)
+
+        return adjust
+
+    def _normalise(self, profile: str) -> Callable[[Records], None] | None:
+        if not self._implemented("pytest_segpendo_normalise_observed"):
+            return None
+        hook = self.request.config.hook
+
+        def normalise(records: Records) -> None:
+            records[:] = copy.deepcopy(records)  # the hook may change nested values: never the fake's own
+            hook.pytest_segpendo_normalise_observed(records=records, profile=profile, request=self.request)
+
+        return normalise
+
+    def _matchers(self, profile: str) -> list[Matcher]:
+        matchers: list[Matcher] = []
+        if self._implemented("pytest_segpendo_add_matchers"):
+            self.request.config.hook.pytest_segpendo_add_matchers(
+                matchers=matchers, profile=profile, request=self.request
+            )
+        return matchers
+
+    def _diff_args(
+        self, options: DiffOptions | None, given: Mapping[str, Any], profile: str
+    ) -> tuple[DiffOptions | None, dict[str, Any]]:
+        """How to compare: the call's keywords over its ``options``; without options, the call's keywords over the
+        marker's view, over the run's options (``--segpendo-view`` ...), over the profile's hints."""
+        over = {k: v for k, v in given.items() if v is not None}
+        matchers = self._matchers(profile)
+        if matchers:
+            over["matchers"] = (*over.get("matchers", ()), *matchers)
+        if options is not None:
+            return options, over
+        run: dict[str, Any] = {"limit": self.config.limit}
+        if self.config.view:
+            run["view"] = self.config.view
+        if self.config.timestamp_tolerance is not None:
+            run["timestamp_tolerance_ms"] = self.config.timestamp_tolerance
+        return None, {**run, **over}
+
+    def _delivery(self, sut: object, via: str, given: Mapping[str, Any]) -> dict[str, Any]:
+        """What the delivery sends: the call's keywords, and the test's keys where the wire format needs one."""
+        chosen = dict(given)
+        if isinstance(sut, str):
+            if via == "segmentio" and chosen.get("api_key") is None:
+                chosen["api_key"] = self.keys.api_key
+            if via == "tracking-api" and chosen.get("write_key") is None:
+                chosen["write_key"] = self.keys.write_key
+        return chosen
+
+    # -- the expectation, what was received, the verdict ---------------------------------------------------------
 
     def expect(
         self,
@@ -215,83 +489,82 @@ class Segpendo:
         settings: Mapping[str, Any] | None = None,
         mapping: UserMapping | str | None = None,
     ) -> Expectation:
-        """What Pendo should receive for ``events`` (default: :attr:`events`) under the test's profile."""
-        return expect(
+        """What Pendo should receive for ``events`` (default: :attr:`events`) under the test's profile, the
+        destination's ``settings`` and ``mapping`` (default: the marker's), changed by the conftest's
+        ``pytest_segpendo_adjust_expected``."""
+        from .conformance import adjusted
+        from .profiles import expect
+
+        profile = profile or self.profile
+        expectation = expect(
             self.events if events is None else events,
-            profile or self.profile,
+            profile,
             self.marker.get("settings") if settings is None else settings,
             self.marker.get("mapping") if mapping is None else mapping,
         )
+        adjust = self._adjust(profile)
+        return expectation if adjust is None else adjusted(expectation, adjust)
 
     def observed(self) -> Observed:
-        """What the fake Pendo server received so far (records, refusals, warnings)."""
-        return observed_from(self.pendo)
+        """What the fake Pendo server received so far (records, refusals, warnings), normalised by the conftest's
+        ``pytest_segpendo_normalise_observed``; comparing it (``==``, ``.compare()``) applies the test's matchers
+        and options, so ``assert segpendo.observed() == segpendo.expect()`` decides as :meth:`check` does."""
+        from .verify import observed_from
 
-    def _hooks(
-        self, profile: str
-    ) -> tuple[Callable[[list[dict[str, Any]]], None], Callable[[list[dict[str, Any]]], None], list[Matcher]]:
-        hook = self.request.config.hook
-        matchers: list[Matcher] = []
-        hook.pytest_segpendo_add_matchers(matchers=matchers, profile=profile, request=self.request)
-
-        def adjust(records: list[dict[str, Any]]) -> None:
-            hook.pytest_segpendo_adjust_expected(records=records, profile=profile, request=self.request)
-
-        def normalise(records: list[dict[str, Any]]) -> None:
-            hook.pytest_segpendo_normalise_observed(records=records, profile=profile, request=self.request)
-
-        return adjust, normalise, matchers
-
-    def _overrides(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        over: dict[str, Any] = {"limit": self.settings.limit}
-        if self.settings.view:
-            over["view"] = self.settings.view
-        if self.settings.timestamp_tolerance is not None:
-            over["timestamp_tolerance_ms"] = self.settings.timestamp_tolerance
-        over.update({k: v for k, v in given.items() if v is not None})
-        return over
+        seen = observed_from(self.pendo)
+        normalise = self._normalise(self.profile)
+        if normalise is not None:
+            normalise(seen.records)
+        cls = _bound_observed_class()
+        bound = cls.__new__(cls)
+        bound.__dict__.update(vars(seen))  # every attribute the fake's Observed has
+        bound.fixture = self  # type: ignore[attr-defined]
+        return bound
 
     def reproduce(self) -> str:
         nodeid = self.request.node.nodeid
-        seeded = "" if "seed" in self.marker else f" --segpendo-seed {self.settings.seed}"
+        seeded = "" if "seed" in self.marker else f" --segpendo-seed {self.config.seed}"
         return f"pytest '{nodeid}'{seeded}"
 
     def check(
         self,
         sut: str | Callable[[Any], Any] | None = None,
         *,
-        via: str = "webhook",
+        via: str = defaults.VIA,
         events: Sequence[dict[str, Any]] | None = None,
         profile: str | None = None,
         settings: Mapping[str, Any] | None = None,
         mapping: UserMapping | str | None = None,
-        quiet: float = DEFAULT_QUIET,
-        settle_timeout: float | None = None,
         options: DiffOptions | None = None,
         view: str | None = None,
         timestamp_tolerance_ms: int | None = None,
         ignore_paths: Sequence[str] | None = None,
+        limit: int | None = None,
+        quiet: float | None = None,
+        settle_timeout: float | None = None,
         **delivery: Any,
     ) -> DiffReport:
         """Send the traffic to ``sut`` and assert that Pendo got what the profile says; returns the report.
 
         ``delivery`` keywords go to :func:`~pytest_segpendo.delivery.deliver` (``secret``, ``batch_size``,
-        ``headers``, ``concurrency``...). With ``sut=None`` nothing is sent: the test has made its system send.
+        ``headers``, ``concurrency``...); via ``segmentio`` and ``tracking-api`` the test's keys are sent unless
+        given. With ``sut=None`` nothing is sent: the test has made its system send.
         """
         __tracebackhide__ = True
         report = self.verify(
-            events=events,
-            sut=sut,
+            sut,
             via=via,
+            events=events,
             profile=profile,
             settings=settings,
             mapping=mapping,
-            quiet=quiet,
-            settle_timeout=settle_timeout,
             options=options,
             view=view,
             timestamp_tolerance_ms=timestamp_tolerance_ms,
             ignore_paths=ignore_paths,
+            limit=limit,
+            quiet=quiet,
+            settle_timeout=settle_timeout,
             **delivery,
         )
         self.request.node.stash[_REPORTS_KEY][-1]["asserted"] = True  # this check decides the test
@@ -301,27 +574,39 @@ class Segpendo:
 
     def verify(
         self,
-        *,
-        events: Sequence[dict[str, Any]] | None = None,
         sut: str | Callable[[Any], Any] | None = None,
-        via: str = "webhook",
+        *,
+        via: str = defaults.VIA,
+        events: Sequence[dict[str, Any]] | None = None,
         profile: str | None = None,
         settings: Mapping[str, Any] | None = None,
         mapping: UserMapping | str | None = None,
-        quiet: float = DEFAULT_QUIET,
-        settle_timeout: float | None = None,
         options: DiffOptions | None = None,
         view: str | None = None,
         timestamp_tolerance_ms: int | None = None,
         ignore_paths: Sequence[str] | None = None,
+        limit: int | None = None,
+        quiet: float | None = None,
+        settle_timeout: float | None = None,
         **delivery: Any,
     ) -> DiffReport:
-        """Like :meth:`check`, without failing the test: returns the report."""
+        """:meth:`check`, without failing the test: the same arguments; returns the report."""
+        from .conformance import run_check
+
         profile = profile or self.profile
-        events = self.events if events is None else list(events)
-        adjust, normalise, matchers = self._hooks(profile)
+        chosen = self.events if events is None else list(events)
+        options, overrides = self._diff_args(
+            options,
+            {
+                "view": view,
+                "timestamp_tolerance_ms": timestamp_tolerance_ms,
+                "ignore_paths": tuple(ignore_paths) if ignore_paths is not None else None,
+                "limit": limit,
+            },
+            profile,
+        )
         result = run_check(
-            events,
+            chosen,
             sut,
             pendo=self.pendo,
             via=via,
@@ -329,36 +614,36 @@ class Segpendo:
             settings=self.marker.get("settings") if settings is None else settings,
             mapping=self.marker.get("mapping") if mapping is None else mapping,
             options=options,
-            overrides=self._overrides(
-                {
-                    "view": view or self.marker.get("view"),
-                    "timestamp_tolerance_ms": timestamp_tolerance_ms,
-                    "ignore_paths": ignore_paths,
-                }
-            ),
-            delivery_options=delivery,
-            quiet=quiet,
-            settle_timeout=self.settings.settle if settle_timeout is None else settle_timeout,
-            seed=self.settings.seed,
+            overrides=overrides,
+            delivery_options=self._delivery(sut, via, delivery),
+            quiet=self.config.quiet if quiet is None else quiet,
+            settle_timeout=self.config.settle if settle_timeout is None else settle_timeout,
+            seed=self.config.seed,
             reproduce=self.reproduce(),
-            adjust_expected=adjust,
-            normalise_observed=normalise,
-            matchers=matchers,
+            adjust_expected=self._adjust(profile),
+            normalise_observed=self._normalise(profile),
+            traffic_clock=self.clock is not None,
         )
         self.delivery = result.delivery
         self._record(result.report)
         return result.report
 
-    def settle(self, quiet: float = DEFAULT_QUIET, timeout: float | None = None) -> bool:
-        """Wait until the fake Pendo server has had no request for ``quiet`` seconds (bounded)."""
-        return settle([self.pendo], quiet=quiet, timeout=self.settings.settle if timeout is None else timeout)
+    def settle(self, quiet: float | None = None, timeout: float | None = None) -> bool:
+        """Wait until the fake Pendo server has had no request for ``quiet`` seconds (bounded by ``timeout``)."""
+        from .conformance import settle
+
+        return settle(
+            [self.pendo],
+            quiet=self.config.quiet if quiet is None else quiet,
+            timeout=self.config.settle if timeout is None else timeout,
+        )
 
     def _record(self, report: DiffReport) -> None:
         self.reports.append(report)
         config = self.request.config
         node = self.request.node
         config.hook.pytest_segpendo_report(report=report, nodeid=node.nodeid, config=config)
-        node.stash.setdefault(_REPORTS_KEY, []).append({**report.as_json(limit=self.settings.limit), "asserted": False})
+        node.stash.setdefault(_REPORTS_KEY, []).append({**report.as_json(), "asserted": False})  # every difference
         if len(self.reports) == 1:  # JUnit XML <properties> of the test (and xdist carries them)
             node.user_properties.extend(report.junit_properties())
 
@@ -366,14 +651,31 @@ class Segpendo:
 @pytest.fixture
 def segpendo(
     request: pytest.FixtureRequest,
-    segpendo_settings: SegpendoSettings,
+    segpendo_config: SegpendoConfig,
     segpendo_pendo: FakePendo,
-) -> Segpendo:
+    segpendo_pendo_options: dict[str, Any],
+    segpendo_segment_options: dict[str, Any],
+) -> Iterator[Segpendo]:
     """The conformance fixture: ``segpendo.check(sut)`` sends this test's traffic to your system and asserts
     that the fake Pendo server got what the profile says (see :class:`Segpendo`)."""
-    settings, marked = _test_settings(request, segpendo_settings)
+    config, marked = _test_config(request, segpendo_config)
+    marked_keys = marked.get("keys", {})
+    keys = SegpendoKeys(
+        **{name: getattr(segpendo_pendo.config, name) for name in PENDO_KEYS},
+        write_key=marked_keys.get("write_key", segpendo_segment_options.get("write_key")),
+    )
 
     def segment() -> FakeSegment:
         return request.getfixturevalue("segpendo_segment")  # type: ignore[no-any-return]
 
-    return Segpendo(request, settings, marked, segpendo_pendo, segment)
+    clock = None if segpendo_pendo_options.get("clock") is not None else TrafficTime()
+    fixture = Segpendo(request, config, marked, segpendo_pendo, segment, keys, clock)
+    if clock is None:
+        yield fixture
+        return
+    before = segpendo_pendo.clock
+    segpendo_pendo.clock = clock
+    try:
+        yield fixture
+    finally:
+        segpendo_pendo.clock = before

@@ -1,5 +1,6 @@
 """Hooks of pytest-segpendo (registered through ``pytest_addhooks``): implement them in a ``conftest.py`` or a
-plugin to adapt a conformance check to your system. See ``docs/pytest.md``."""
+plugin to adapt a conformance check to your system. ``segpendo.check()``, ``segpendo.verify()``,
+``segpendo.expect()`` and ``segpendo.observed()`` apply them alike. See ``docs/pytest.md``."""
 
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ def pytest_segpendo_adjust_expected(
 def pytest_segpendo_normalise_observed(
     records: list[dict[str, Any]], profile: str, request: pytest.FixtureRequest
 ) -> None:
-    """Change the records the fake Pendo server received (the stream view) in place before they are compared:
-    for example, strip a field your system adds that the mapping cannot predict."""
+    """Change the records the fake Pendo server received (the stream view; copies) in place before they are
+    compared: for example, strip a field your system adds that the mapping cannot predict."""
 
 
 @hookspec

@@ -1,148 +1,201 @@
-"""The run's configuration: command-line and ini options of the plugin, resolved into :class:`SegpendoSettings`."""
+"""The run's configuration: the plugin's command-line and ini options, resolved into :class:`SegpendoConfig`.
+
+Cheap to import (pytest start-up): the traffic generator, the profiles and the diff engine are imported only to
+check a value that was given.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any
+import warnings
+from dataclasses import dataclass, fields, replace
+from typing import Any, NamedTuple
 
 import pytest
 
-from .profiles import PROFILES
-from .traffic import SCENARIOS, parse_mix
-from .verify import VIEWS
+from . import defaults
 
-__all__ = ["SegpendoSettings", "add_options", "settings_from_config"]
+__all__ = ["KEY_NAMES", "MARKER_ARGS", "OPTIONS", "SegpendoConfig", "add_options", "config_from_pytest"]
 
-DEFAULT_SEED = 0
-DEFAULT_SCENARIO = "saas"
-DEFAULT_COUNT = 200
-DEFAULT_LOCALE = "en_US"
-DEFAULT_PROFILE = "track-api+metadata"
-DEFAULT_LIMIT = 20
-DEFAULT_SETTLE = 10.0
-MARKER_ARGS = ("profile", "scenario", "seed", "count", "settings", "mix", "locale", "view", "mapping")
+KEY_NAMES = ("api_key", "integration_key", "track_secret", "write_key")
+"""The keys the fakes require: the Pendo app's API key, the Metadata API integration key, the Track Event shared
+secret (all three on the fake Pendo server) and the Segment write key (the fake Segment API)."""
+
+MARKER_ARGS = ("profile", "scenario", "seed", "count", "settings", "mix", "locale", "view", "mapping", "keys")
+"""The keyword arguments of ``@pytest.mark.segpendo``."""
 
 
 @dataclass(frozen=True)
-class SegpendoSettings:
-    """The run's settings, from command-line options, then ini options, then built-in defaults."""
+class SegpendoConfig:
+    """The run's configuration, from command-line options, then ini options, then :mod:`~pytest_segpendo.defaults`.
 
-    seed: int = DEFAULT_SEED
-    scenario: str = DEFAULT_SCENARIO
-    count: int = DEFAULT_COUNT
-    locale: str = DEFAULT_LOCALE
+    (Not to be confused with a destination's *settings*, the marker's ``settings=``, which configure a profile.)
+    A key left None is made up for the session (``segpendo_keys``).
+    """
+
+    seed: int = defaults.SEED
+    scenario: str = defaults.SCENARIO
+    count: int = defaults.COUNT
+    locale: str = defaults.LOCALE
     mix: dict[str, int] | None = None
-    profile: str = DEFAULT_PROFILE
+    profile: str = defaults.PROFILE
     view: str | None = None
     report: str | None = None
-    limit: int = DEFAULT_LIMIT
+    limit: int = defaults.LIMIT
     timestamp_tolerance: int | None = None
-    settle: float = DEFAULT_SETTLE
-    max_age_days: float = 7
+    settle: float = defaults.SETTLE
+    quiet: float = defaults.QUIET
+    max_age_days: float = defaults.AGE_LIMIT_DAYS
+    api_key: str | None = None
+    integration_key: str | None = None
+    track_secret: str | None = None
+    write_key: str | None = None
 
     def describe(self) -> str:
+        """The line of the session header: what reproduces the run's traffic."""
         kind = ",".join(f"{k}={v}" for k, v in self.mix.items()) if self.mix else self.scenario
         return f"seed={self.seed} scenario={kind} count={self.count} locale={self.locale} profile={self.profile}"
 
+    def as_json(self) -> dict[str, Any]:
+        """The configuration as the run's JSON report holds it (keys left out: they are secrets)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in KEY_NAMES and f.name != "report"}
 
-_OPTIONS = (
-    # (flag, ini name, type, help)
-    ("--segpendo-seed", "segpendo_seed", int, f"seed of generated Segment traffic (default {DEFAULT_SEED})"),
-    (
-        "--segpendo-scenario",
-        "segpendo_scenario",
-        str,
-        f"traffic scenario: {', '.join(SCENARIOS)} (default {DEFAULT_SCENARIO})",
+
+class Option(NamedTuple):
+    """One option of the plugin: ``--segpendo-NAME`` and the ini option ``segpendo_NAME``; the CLI has it as
+    ``--NAME`` (docs/cli.md lists the pairs)."""
+
+    name: str  # the field of SegpendoConfig
+    kind: type
+    metavar: str
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return "--segpendo-" + self.name.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        return "segpendo_" + self.name
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("seed", int, "N", f"seed of generated Segment traffic (default {defaults.SEED})"),
+    Option("scenario", str, "NAME", f"traffic scenario (default {defaults.SCENARIO}; docs/traffic.md lists them)"),
+    Option("mix", str, "NAME=W,...", "weighted mix of scenarios instead of one, e.g. saas=3,edge=1"),
+    Option("count", int, "N", f"events per generated traffic sample (default {defaults.COUNT})"),
+    Option("locale", str, "L", f"Faker locale of generated names and places (default {defaults.LOCALE})"),
+    Option("profile", str, "P", f"reference profile (default {defaults.PROFILE}; docs/profiles.md lists them)"),
+    Option("view", str, "V", "compare the state or the stream view (default: the profile's)"),
+    Option("report", str, "FILE", "write every conformance report of the run to this JSON file"),
+    Option("limit", int, "K", f"differences detailed in a failure message (default {defaults.LIMIT})"),
+    Option(
+        "timestamp_tolerance", int, "MS", "track timestamps this many ms apart count as equal (default: the profile's)"
     ),
-    ("--segpendo-mix", "segpendo_mix", str, "weighted mix of scenarios instead of one, e.g. saas=3,edge=1"),
-    ("--segpendo-count", "segpendo_count", int, f"events per generated traffic sample (default {DEFAULT_COUNT})"),
-    (
-        "--segpendo-locale",
-        "segpendo_locale",
-        str,
-        f"Faker locale of generated names and places (default {DEFAULT_LOCALE})",
+    Option("settle", float, "S", f"seconds to wait at most for Pendo traffic to settle (default {defaults.SETTLE:g})"),
+    Option(
+        "quiet", float, "S", f"Pendo traffic has settled after this many quiet seconds (default {defaults.QUIET:g})"
     ),
-    (
-        "--segpendo-profile",
-        "segpendo_profile",
-        str,
-        f"reference profile: {', '.join(PROFILES)} (default {DEFAULT_PROFILE})",
-    ),
-    ("--segpendo-view", "segpendo_view", str, "compare the state or the stream view (default: the profile's)"),
-    ("--segpendo-report", "segpendo_report", str, "write every conformance report of the run to this JSON file"),
-    ("--segpendo-limit", "segpendo_limit", int, f"differences detailed in a failure message (default {DEFAULT_LIMIT})"),
-    (
-        "--segpendo-timestamp-tolerance",
-        "segpendo_timestamp_tolerance",
-        int,
-        "track timestamps this many ms apart count as equal (default: the profile's)",
-    ),
-    (
-        "--segpendo-settle",
-        "segpendo_settle",
+    Option(
+        "max_age_days",
         float,
-        f"seconds to wait at most for Pendo traffic to settle (default {DEFAULT_SETTLE:g})",
+        "D",
+        "Track Events older than this are dropped by the fake Pendo server, as Pendo drops them "
+        f"(default {defaults.AGE_LIMIT_DAYS:g}; 0: no age rule)",
     ),
-    (
-        "--segpendo-max-age-days",
-        "segpendo_max_age_days",
-        float,
-        "the fake Pendo warns about Track Events older than this, as Pendo does not process them (default 7; 0: off)",
+    Option("api_key", str, "K", "the Pendo API key the fake Pendo server requires (default: random per session)"),
+    Option(
+        "integration_key", str, "K", "the integration key the fake Pendo server requires (default: random per session)"
     ),
+    Option(
+        "track_secret", str, "K", "the Track Event secret the fake Pendo server requires (default: random per session)"
+    ),
+    Option("write_key", str, "K", "the write key the fake Segment API requires (default: random per session)"),
 )
 
 
 def add_options(parser: pytest.Parser) -> None:
     """Register every option under the ``segpendo`` group, each also as an ini option."""
     group = parser.getgroup("segpendo", "pytest-segpendo: Segment -> Pendo conformance")
-    for flag, ini, kind, help_text in _OPTIONS:
-        group.addoption(flag, dest=ini, type=kind, default=None, help=help_text)
-        parser.addini(ini, help=help_text, default=None)
+    for option in OPTIONS:
+        group.addoption(
+            option.flag, dest=option.ini, type=option.kind, default=None, metavar=option.metavar, help=option.help
+        )
+        parser.addini(option.ini, help=option.help, default=None)
 
 
-def _setting(config: pytest.Config, ini: str, kind: type) -> Any:
-    value = config.getoption(ini)
-    source = f"--{ini.replace('_', '-')}"
+def _given(config: pytest.Config, option: Option) -> tuple[Any, str] | None:
+    value = config.getoption(option.ini)
+    source = option.flag
     if value is None:
-        raw = config.getini(ini)
+        raw = config.getini(option.ini)
         if raw in (None, ""):
             return None
-        source = f"ini option {ini}"
+        source = f"ini option {option.ini}"
         try:
-            value = kind(str(raw).strip())
+            value = option.kind(str(raw).strip())
         except ValueError:
-            raise pytest.UsageError(f"{source}: expected {kind.__name__}, got {raw!r}") from None
+            raise pytest.UsageError(f"{source}: expected {option.kind.__name__}, got {raw!r}") from None
     return value, source
 
 
-def settings_from_config(config: pytest.Config) -> SegpendoSettings:
-    """Resolve and check the run's settings; a bad value is a :class:`pytest.UsageError`."""
-    values: dict[str, Any] = {}
-    for _flag, ini, kind, _help in _OPTIONS:
-        found = _setting(config, ini, kind)
-        if found is None:
-            continue
-        value, source = found
-        name = ini[len("segpendo_") :]
-        if name == "scenario" and value not in SCENARIOS:
+def _checked(name: str, value: Any, source: str) -> Any:
+    if name == "scenario":
+        from .traffic import SCENARIOS
+
+        if value not in SCENARIOS:
             raise pytest.UsageError(f"{source}: unknown scenario {value!r} (choose from {', '.join(SCENARIOS)})")
-        if name == "profile" and value not in PROFILES:
+    elif name == "profile":
+        from .profiles import PROFILES
+
+        if value not in PROFILES:
             raise pytest.UsageError(f"{source}: unknown profile {value!r} (choose from {', '.join(PROFILES)})")
-        if name == "view" and value not in VIEWS:
-            raise pytest.UsageError(f"{source}: unknown view {value!r} (choose from state, stream)")
-        if name in ("count", "limit", "timestamp_tolerance", "settle", "max_age_days") and value < 0:
-            raise pytest.UsageError(f"{source}: must not be negative (got {value})")
-        if name == "mix":
-            try:
-                value = parse_mix(value)
-            except ValueError as exc:
-                raise pytest.UsageError(f"{source}: {exc}") from None
-        values[name] = value
-    return replace(SegpendoSettings(), **values)
+    elif name == "view":
+        from .verify import VIEWS
+
+        if value not in VIEWS:
+            raise pytest.UsageError(f"{source}: unknown view {value!r} (choose from {', '.join(VIEWS)})")
+    elif name in ("count", "limit", "timestamp_tolerance", "settle", "quiet", "max_age_days") and value < 0:
+        raise pytest.UsageError(f"{source}: must not be negative (got {value})")
+    elif name == "mix":
+        from .traffic import parse_mix
+
+        try:
+            return parse_mix(value)
+        except ValueError as exc:
+            raise pytest.UsageError(f"{source}: {exc}") from None
+    elif name in KEY_NAMES and not value.strip():
+        raise pytest.UsageError(f"{source}: a key must not be empty (leave it out for a random one)")
+    return value
+
+
+def config_from_pytest(config: pytest.Config) -> SegpendoConfig:
+    """Resolve and check the run's configuration; a bad value is a :class:`pytest.UsageError`."""
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        found = _given(config, option)
+        if found is not None:
+            values[option.name] = _checked(option.name, *found)
+    return replace(SegpendoConfig(), **values)
 
 
 # Where the plugin keeps its state on pytest's config and items.
-_SETTINGS_KEY = pytest.StashKey[SegpendoSettings]()
+_CONFIG_KEY = pytest.StashKey[SegpendoConfig]()
 _FAKES_KEY = pytest.StashKey[list[Any]]()
 _REPORTS_KEY = pytest.StashKey[list[dict[str, Any]]]()
 _COLLECTOR_KEY = pytest.StashKey[Any]()
+
+_DEPRECATED = {"SegpendoSettings": "SegpendoConfig", "settings_from_config": "config_from_pytest"}
+
+
+def __getattr__(name: str) -> Any:
+    """The 0.1 names, for one release: ``SegpendoSettings`` is :class:`SegpendoConfig`."""
+    new = _DEPRECATED.get(name)
+    if new is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"pytest_segpendo.options.{name} is deprecated and will be removed in the next release: use {new} "
+        "(the run's configuration; 'settings' now means a destination's settings only)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return globals()[new]

@@ -1,9 +1,14 @@
 """The pytest plugin (entry point ``pytest11: segpendo``): hook implementations only. The options are in
 :mod:`.options`, the fixtures and the ``segpendo`` conformance fixture in :mod:`.fixtures`, the run's reports in
-:mod:`.runreport`, the plugin's own hook specifications in :mod:`.hooks`. See ``docs/pytest.md``."""
+:mod:`.runreport`, the plugin's own hook specifications in :mod:`.hooks`. See ``docs/pytest.md``.
+
+Importing the plugin is cheap (it runs at every pytest start-up): the fakes, the profiles, the traffic generator
+and the diff engine are imported by the fixtures and hooks that use them, when they do.
+"""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,20 +17,25 @@ import pytest
 
 from .fixtures import (  # noqa: F401 - fixtures are found in the plugin module's namespace
     Segpendo,
+    SegpendoKeys,
     TrafficFactory,
     _segpendo_pendo_server,
     _segpendo_segment_server,
     segpendo,
+    segpendo_config,
+    segpendo_keys,
     segpendo_pendo,
+    segpendo_pendo_options,
     segpendo_seed,
     segpendo_segment,
+    segpendo_segment_options,
     segpendo_settings,
     segpendo_traffic,
 )
-from .options import _COLLECTOR_KEY, _FAKES_KEY, _REPORTS_KEY, _SETTINGS_KEY, SegpendoSettings, add_options
+from .options import _COLLECTOR_KEY, _CONFIG_KEY, _FAKES_KEY, _REPORTS_KEY, MARKER_ARGS, SegpendoConfig, add_options
 from .runreport import Collector, terminal_summary, write_run_report
 
-__all__ = ["Segpendo", "SegpendoSettings", "TrafficFactory"]
+__all__ = ["Segpendo", "SegpendoConfig", "SegpendoKeys", "TrafficFactory"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,21 +49,21 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from .options import settings_from_config
+    from .options import config_from_pytest
 
-    config.stash[_SETTINGS_KEY] = settings_from_config(config)
+    config.stash[_CONFIG_KEY] = config_from_pytest(config)
     collector = Collector(config)
     config.stash[_COLLECTOR_KEY] = collector
     config.pluginmanager.register(collector, "segpendo-collector")
     config.addinivalue_line(
         "markers",
-        "segpendo(profile=, scenario=, seed=, count=, settings=, mix=, locale=, view=, mapping=): "
-        "what the segpendo fixtures generate and compare for this test",
+        f"segpendo({', '.join(a + '=' for a in MARKER_ARGS)}): what the segpendo fixtures generate and compare "
+        "for this test, and the keys its fakes require",
     )
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"segpendo: {config.stash[_SETTINGS_KEY].describe()}"
+    return f"segpendo: {config.stash[_CONFIG_KEY].describe()}"
 
 
 @pytest.hookimpl(wrapper=True)
@@ -88,19 +98,21 @@ def pytest_runtest_makereport(
 
 def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, right: object) -> list[str] | None:
     """``assert observed == expectation``: show the diff report instead of two object reprs."""
-    from .profiles import Expectation
-    from .verify import Observed, compare
+    import sys
 
-    if op != "==":
-        return None
+    if op != "==" or "pytest_segpendo.verify" not in sys.modules:
+        return None  # no Observed can exist: nothing of ours to explain (and nothing heavy to import)
+    from .profiles import Expectation
+    from .verify import Observed
+
     observed, other = (left, right) if isinstance(left, Observed) else (right, left)
     if not isinstance(observed, Observed) or not isinstance(other, (Expectation, list, tuple, Observed)):
         return None
     report = observed.last_report
     if report is None:
         target = other.records if isinstance(other, Observed) else other
-        report = compare(target if isinstance(target, Expectation) else list(target), observed)
-    lines = report.format(limit=config.stash[_SETTINGS_KEY].limit).splitlines()
+        report = observed.compare(target if isinstance(target, Expectation) else list(target))
+    lines = report.format(limit=config.stash[_CONFIG_KEY].limit).splitlines()
     return ["observed Pendo records == expected: " + lines[0].removeprefix("segpendo: "), *lines[1:]]
 
 
@@ -111,8 +123,21 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
-    settings = config.stash.get(_SETTINGS_KEY, None)
+    run = config.stash.get(_CONFIG_KEY, None)
     collector = config.stash.get(_COLLECTOR_KEY, None)
-    if settings is None or not settings.report or collector is None or hasattr(config, "workerinput"):
+    if run is None or not run.report or collector is None or hasattr(config, "workerinput"):
         return
-    write_run_report(Path(settings.report), collector.tests, settings)
+    write_run_report(Path(run.report), collector.tests, run)
+
+
+def __getattr__(name: str) -> Any:
+    """The 0.1 name ``SegpendoSettings`` (now :class:`SegpendoConfig`), for one release."""
+    if name == "SegpendoSettings":
+        warnings.warn(
+            "pytest_segpendo.plugin.SegpendoSettings is deprecated and will be removed in the next release: use "
+            "SegpendoConfig",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return SegpendoConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .options import SegpendoSettings
+from .options import SegpendoConfig
 
 __all__ = ["Collector", "terminal_summary", "write_run_report"]
 
@@ -57,10 +57,11 @@ def _counts(outcome: str, report: dict[str, Any]) -> bool:
 
 
 def write_run_report(
-    path: Path, tests: Sequence[tuple[str, str, list[dict[str, Any]]]], settings: SegpendoSettings
+    path: Path, tests: Sequence[tuple[str, str, list[dict[str, Any]]]], config: SegpendoConfig
 ) -> None:
     """The run's JSON report: the report shape of docs/index.md summed over the reports that count (``_counts``),
-    then every test's reports (each with ``asserted``)."""
+    with every difference of each, then every test's reports (each with ``asserted``, and all its differences);
+    ``config`` is the run's configuration (also under its old name ``settings``, for one release)."""
     summary: dict[str, int] = {}
     differences: list[dict[str, Any]] = []
     counted = [(nodeid, outcome, r) for nodeid, outcome, reports in tests for r in reports if _counts(outcome, r)]
@@ -73,7 +74,8 @@ def write_run_report(
         and all(r["conforms"] for _n, _o, r in counted),
         "summary": summary,
         "differences": differences,
-        "settings": {k: v for k, v in settings.__dict__.items() if k != "report"},
+        "config": config.as_json(),
+        "settings": config.as_json(),  # deprecated name of "config", kept for one release
         "tests": [{"nodeid": n, "outcome": o, "reports": r} for n, o, r in tests],
     }
     path.parent.mkdir(parents=True, exist_ok=True)

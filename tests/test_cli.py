@@ -50,13 +50,15 @@ def test_generate_writes_the_library_output_to_stdout_and_files(
 def test_stdout_is_utf8_whatever_the_terminal_encoding() -> None:
     env = dict(os.environ, PYTHONIOENCODING="ascii", LC_ALL="C")
     out = subprocess.run(
-        [*CLI, "generate", "--seed", "1", "--count", "3", "--scenario", "edge"],
+        [*CLI, "generate", "--seed", "1", "--count", "50", "--scenario", "edge"],
         env=env,
         capture_output=True,
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
-    assert "🚀" in out.stdout.decode("utf-8")
+    expected = "".join(generate_jsonl(50, seed=1, scenario="edge"))
+    assert any(ord(c) > 127 for c in expected), "edge cases hold non-ASCII text"
+    assert out.stdout.decode("utf-8") == expected
 
 
 def test_python_dash_m_and_console_script_agree() -> None:

@@ -40,7 +40,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
 def test_transform_writes_one_result_per_event_as_javascript_writes_json(
     files: dict[str, Path], capsysbinary: pytest.CaptureFixture[bytes]
 ) -> None:
-    assert main(["transform", "--mapping", str(files["mapping"]), str(files["events"])]) == 0
+    assert main(["transform", "--field-mapping", str(files["mapping"]), str(files["events"])]) == 0
     lines = capsysbinary.readouterr().out.decode().splitlines()
     events = [json.loads(line) for line in files["events"].read_text().splitlines()]
     assert len(lines) == len(events)
@@ -57,14 +57,14 @@ def test_transform_of_a_top_level_directive_writes_null_for_undefined(
 ) -> None:
     (tmp_path / "m.json").write_text('{"@path": "$.userId"}')
     (tmp_path / "e.jsonl").write_text('{"userId": "u"}\n{}\n')
-    assert main(["transform", "--mapping", str(tmp_path / "m.json"), str(tmp_path / "e.jsonl")]) == 0
+    assert main(["transform", "--field-mapping", str(tmp_path / "m.json"), str(tmp_path / "e.jsonl")]) == 0
     assert capsys.readouterr().out == '"u"\nnull\n'
 
 
 def test_transform_runtime_errors_are_reported_per_event(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "m.json").write_text('{"a": [{"@path": {"@path": "$.n"}}]}')
     (tmp_path / "e.jsonl").write_text('{"n": "x"}\n{"n": 5}\n')
-    assert main(["transform", "--mapping", str(tmp_path / "m.json"), str(tmp_path / "e.jsonl")]) == 1
+    assert main(["transform", "--field-mapping", str(tmp_path / "m.json"), str(tmp_path / "e.jsonl")]) == 1
     out, err = capsys.readouterr()
     assert out == '{"a":[null]}\nnull\n'
     assert err.strip().endswith("e.jsonl: event 2: @path: expected string, got number")
@@ -73,14 +73,15 @@ def test_transform_runtime_errors_are_reported_per_event(tmp_path: Path, capsys:
 def test_expect_stream_and_state(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     events = generate(300, seed=4, mix={"saas": 2, "edge": 1})
     want = expect(events, "web-actions")
-    assert main(["expect", "--profile", "web-actions", str(files["events"])]) == 0
+    assert main(["expect", "--profile", "web-actions", "--view", "stream", str(files["events"])]) == 0
     out, err = capsys.readouterr()
     assert [json.loads(x) for x in out.splitlines()] == want.stream
     assert err.startswith(
         f"segpendo expect: 300 events -> {len(want.stream)} records (stream view, profile web-actions); ignored: "
     )
     target = files["dir"] / "state.jsonl"
-    assert main(["expect", "--profile", "web-actions", "--view", "state", str(files["events"]), "-o", str(target)]) == 0
+    # without --view: the profile's (web-actions compares the state view), as segpendo diff --profile does
+    assert main(["expect", "--profile", "web-actions", str(files["events"]), "-o", str(target)]) == 0
     assert [json.loads(x) for x in target.read_text().splitlines()] == want.state
 
 
@@ -137,30 +138,33 @@ def test_expect_reads_stdin() -> None:
             ["expect", "--profile", "web-actions", "/nonexistent.jsonl"],
             "segpendo expect: cannot read /nonexistent.jsonl: No such file or directory",
         ),
-        (["expect", "EVENTS"], "segpendo expect: the following arguments are required: --profile"),
+        (
+            ["expect", "--view", "merged", "EVENTS"],
+            "segpendo expect: argument --view: invalid choice: 'merged'",
+        ),
         (["expect", "--profile", "web-actions", "BAD"], "segpendo expect: BAD:2: invalid event: track.event: required"),
         (
             ["expect", "--profile", "web-actions", "NOTJSON"],
             "segpendo expect: NOTJSON:2: invalid JSON: Expecting value (column 1)",
         ),
         (
-            ["transform", "--mapping", "/nonexistent.json", "EVENTS"],
+            ["transform", "--field-mapping", "/nonexistent.json", "EVENTS"],
             "segpendo transform: cannot read mapping /nonexistent.json: No such file or directory",
         ),
         (
-            ["transform", "--mapping", "NOTJSON", "EVENTS"],
+            ["transform", "--field-mapping", "NOTJSON", "EVENTS"],
             "segpendo transform: mapping NOTJSON is not JSON: Extra data: line 2 column 1 (char 33)",
         ),
         (
-            ["transform", "--mapping", "BADMAP", "EVENTS"],
+            ["transform", "--field-mapping", "BADMAP", "EVENTS"],
             "segpendo transform: invalid mapping BADMAP: /a/@path should be a string or a mapping directive but it is "
             "a number. (and 1 more)",
         ),
         (
-            ["transform", "--mapping", "LIQUID", "EVENTS"],
+            ["transform", "--field-mapping", "LIQUID", "EVENTS"],
             "segpendo transform: invalid mapping LIQUID: /a/@liquid @liquid is not supported",
         ),
-        (["transform", "EVENTS"], "segpendo transform: the following arguments are required: --mapping"),
+        (["transform", "EVENTS"], "segpendo transform: the following arguments are required: --field-mapping"),
     ],
 )
 def test_errors_are_one_line_exit_2(files: dict[str, Path], args: list[str], message: str) -> None:

@@ -58,9 +58,11 @@ def test_ready_line_traffic_and_clean_exit(serve: callable, sig: int) -> None:
     assert [r["event"] for r in records["records"]] == ["Served"] and len(records["rejected"]) == 1
     batch = {"batch": [{"type": "track", "userId": "u", "event": "Captured"}], "writeKey": "wk"}
     assert requests.post(urls["segment"] + "/v1/batch", json=batch).status_code == 200
-    assert requests.post(urls["segment"] + "/v1/batch", json={**batch, "writeKey": "other"}).status_code == 401
+    # a wrong write key: Segment answers 200 and drops the events; the fake lists them as rejected
+    assert requests.post(urls["segment"] + "/v1/batch", json={**batch, "writeKey": "other"}).status_code == 200
     captured = requests.get(urls["segment"] + "/__segpendo/records").json()
     assert [e["event"] for e in captured["events"]] == ["Captured"] and len(captured["rejected"]) == 1
+    assert "wrong write key" in captured["rejected"][0]["reason"]
     start = time.monotonic()
     proc.send_signal(sig)
     assert proc.wait(10) == 0

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -222,7 +223,7 @@ def test_check_finds_the_bug_of_a_relay_in_another_process(tmp_path: Path) -> No
         f"http://127.0.0.1:{port}",
         *KEYS,
         "--bug",
-        "seconds-timestamps",
+        "account-lost",
     ]
     events = write_jsonl(tmp_path / "events.jsonl", generate(200, seed=5, scenario="saas"))
     with process(cmd) as relay:
@@ -242,9 +243,9 @@ def test_check_finds_the_bug_of_a_relay_in_another_process(tmp_path: Path) -> No
     assert done.returncode == 1, done.stdout + done.stderr
     out = done.stdout.splitlines()
     assert out[1].startswith("segpendo: Pendo did not get what was expected (profile track-api+metadata, state view): ")
-    assert "missing" not in out[1] and "unexpected" not in out[1], "every track is there, with the wrong timestamp"
-    assert out[2:4] == ["  fields that differ most:", out[3]] and out[3].startswith("    track timestamp: ")
-    assert any(line.startswith("      timestamp: expected 17") for line in out)
+    assert "missing" not in out[1] and "unexpected" not in out[1], "every track is there, without its account"
+    assert out[2:4] == ["  fields that differ most:", out[3]] and out[3].startswith("    track accountId: ")
+    assert any(line.startswith('      accountId: expected "') and line.endswith(", got null") for line in out)
     assert (
         out[-1]
         == f"reproduce: segpendo check --sut {relay} --via webhook --profile track-api+metadata --pendo-port {port} "
@@ -293,7 +294,7 @@ def test_check_with_the_pendo_port_taken_is_a_usage_error() -> None:
         ),
         (
             ["--profile", "track-api", "--events", "x.jsonl", "--seed", "1"],
-            "segpendo check: give --events FILE, or --seed/--count/--scenario to generate traffic, not both",
+            "segpendo check: give --events FILE, or --seed/--count/--scenario/--mix to generate traffic, not both",
         ),
         (["--profile", "track-api", "--events", "nowhere.jsonl"], "segpendo check: cannot read nowhere.jsonl"),
     ],
@@ -348,7 +349,8 @@ def test_remote_pendo_reads_a_fake_in_another_process_through_its_inspection_end
 
     with _serve() as urls:
         remote = RemotePendo(urls["pendo"])
-        body = json.dumps({"type": "track", "event": "E", "visitorId": "u", "timestamp": 1, "context": {}}).encode()
+        now = int(time.time() * 1000)
+        body = json.dumps({"type": "track", "event": "E", "visitorId": "u", "timestamp": now, "context": {}}).encode()
         urllib.request.urlopen(
             urllib.request.Request(urls["pendo"] + "/data/track", body, {"x-pendo-integration-key": "k"})
         ).read()

@@ -33,6 +33,12 @@ def test_help_of_a_plain_pytest_shows_the_option_group(tmp_path) -> None:
         "--segpendo-limit",
         "--segpendo-timestamp-tolerance",
         "--segpendo-settle",
+        "--segpendo-quiet",
+        "--segpendo-max-age-days",
+        "--segpendo-api-key",
+        "--segpendo-integration-key",
+        "--segpendo-track-secret",
+        "--segpendo-write-key",
     ):
         assert flag in out.stdout
     assert "segpendo_seed (string):" in out.stdout
@@ -79,9 +85,9 @@ def test_ini_options_apply_and_command_line_wins(pytester: pytest.Pytester) -> N
         """
         from pytest_segpendo import generate
 
-        def test_it(segpendo_traffic, segpendo_settings):
-            assert segpendo_settings.mix == {"saas": 1, "anonymous": 1}
-            assert segpendo_traffic() == generate(30, seed=segpendo_settings.seed, mix={"saas": 1, "anonymous": 1})
+        def test_it(segpendo_traffic, segpendo_config):
+            assert segpendo_config.mix == {"saas": 1, "anonymous": 1}
+            assert segpendo_traffic() == generate(30, seed=segpendo_config.seed, mix={"saas": 1, "anonymous": 1})
         """
     )
     result = pytester.runpytest()

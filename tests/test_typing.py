@@ -15,7 +15,8 @@ pytest.importorskip("mypy")
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Code as a user writes it, after docs/verify.md, docs/pendo.md, docs/segment.md, docs/index.md, docs/traffic.md.
+# Code as a user writes it, after docs/verify.md, docs/pendo.md, docs/segment.md, docs/index.md, docs/traffic.md,
+# docs/pytest.md.
 USER_CODE = """
 import json
 from typing import Any
@@ -91,6 +92,35 @@ def check_deliver_and_expect() -> None:
     visitors = [r for r in result.state if r["kind"] == "visitor"]
     assert all(i.type == "page" for i in result.ignored)
     print(result.hints.view, len(result.stream), len(visitors), len(body), report.format())
+
+
+# The same API from the package (docs/index.md "Stable contracts"), and the plugin's objects (docs/pytest.md).
+import pytest_segpendo
+from pytest_segpendo import DiffOptions as PackageDiffOptions
+from pytest_segpendo import FakePendo as PackageFakePendo
+from pytest_segpendo import Segpendo, SegpendoConfig, SegpendoKeys, run_check
+from pytest_segpendo import defaults
+
+
+def check_package_api() -> None:
+    events = pytest_segpendo.generate(20, seed=1)
+    with PackageFakePendo(track_secret="t", integration_key="k") as pendo:
+        result = run_check(events, None, pendo=pendo, options=PackageDiffOptions(view="stream"), overrides={"limit": 3})
+        conforms: bool = result.report.conforms
+    expectation = pytest_segpendo.expect(events)  # the default profile
+    config = SegpendoConfig(count=defaults.COUNT, profile=defaults.PROFILE)
+    keys = SegpendoKeys(track_secret="t")
+    secret: str | None = keys.track_secret
+    print(conforms, expectation.profile, config.describe(), secret, keys.as_dict())
+
+
+def a_test_with_the_fixture(segpendo: Segpendo) -> None:
+    report = segpendo.verify("http://127.0.0.1:9", secret="s", options=DiffOptions(view="stream"), limit=3)
+    segpendo.check(lambda event: None, events=segpendo.traffic(10), ignore_paths=["track.context"])
+    same: bool = segpendo.observed() == segpendo.expect()
+    write_key: str | None = segpendo.keys.write_key
+    count: int = segpendo.config.count
+    print(report.conforms, same, write_key, count, segpendo.pendo.url)
 """
 
 # Misuse that mypy must refuse: proof that the user sees the package's types, not Any.
@@ -98,10 +128,13 @@ MISUSE = """
 from pytest_segpendo.fakes import FakePendo
 from pytest_segpendo.traffic import generate
 from pytest_segpendo.verify import diff
+from pytest_segpendo import SegpendoConfig, compare
 
 events = generate("ten")
 flag: str = diff([], []).conforms
 port: str = FakePendo().port
+config = SegpendoConfig(count="many")
+report: int = compare([], [])
 """
 
 
@@ -147,4 +180,10 @@ def test_user_code_type_checks_against_the_published_types(tmp_path: Path) -> No
     misuse = sorted(
         e.split(": error:")[0] + " " + e.rsplit("[", 1)[-1].rstrip("]") for e in errors if e.startswith("misuse.py")
     )
-    assert misuse == ["misuse.py:6 arg-type", "misuse.py:7 assignment", "misuse.py:8 assignment"], output
+    assert misuse == [  # sorted as text
+        "misuse.py:10 arg-type",
+        "misuse.py:11 assignment",
+        "misuse.py:7 arg-type",
+        "misuse.py:8 assignment",
+        "misuse.py:9 assignment",
+    ], output

@@ -10,18 +10,23 @@ import pytest
 
 from pytest_segpendo.relay import Relay
 
-TRACK_SECRET = "pendo-track-secret"
-INTEGRATION_KEY = "pendo-integration-key"
 WEBHOOK_SECRET = "segment-shared-secret"
 
 
 @pytest.fixture
 def relay(segpendo: Any, request: pytest.FixtureRequest) -> Iterator[Relay]:
     """The system under test, pointed at the fake Pendo server. Replace this with your own relay: start it
-    with ``segpendo.pendo.url`` as its Pendo base URL and yield the URL Segment posts to."""
+    with ``segpendo.pendo.url`` as its Pendo base URL and the keys the fake requires (``segpendo.keys``: the
+    Track Event shared secret and an integration key, made up for the session), and yield the URL Segment
+    posts to."""
     bugs = getattr(request, "param", ())
+    keys = segpendo.keys
     with Relay(
-        segpendo.pendo.url, track_secret=TRACK_SECRET, integration_key=INTEGRATION_KEY, secret=WEBHOOK_SECRET, bugs=bugs
+        segpendo.pendo.url,
+        track_secret=keys.track_secret,
+        integration_key=keys.integration_key,
+        secret=WEBHOOK_SECRET,
+        bugs=bugs,
     ) as running:
         yield running
         running.raise_errors()

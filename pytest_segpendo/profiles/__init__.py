@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .. import defaults
 from .base import CompareHints, Expectation, Ignored, Profile, ProfileError, Setting, UserMapping
 from .classic import ClassicProfile
 from .track_api import TrackApiMetadataProfile, TrackApiProfile
@@ -58,9 +59,10 @@ def get_profile(
 
 def expect(
     events: Iterable[dict[str, Any]],
-    profile: str = "web-actions",
+    profile: str = defaults.PROFILE,
     settings: Mapping[str, Any] | None = None,
     mapping: UserMapping | str | None = None,
 ) -> Expectation:
-    """The Pendo records ``events`` should produce under ``profile`` (see ``docs/profiles.md``)."""
+    """The Pendo records ``events`` should produce under ``profile`` (see ``docs/profiles.md``; the default profile
+    is :data:`pytest_segpendo.defaults.PROFILE`, as everywhere)."""
     return get_profile(profile, settings, mapping).expect(events)
