@@ -25,14 +25,14 @@ from __future__ import annotations
 import gzip
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from .jsonl import loads
 
-__all__ = ["BadLine", "EventSource", "event_files"]
+__all__ = ["BadLine", "EventSource", "LineBatch", "bad_line", "event_files", "parse_line"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 SUFFIXES = (".jsonl", ".json", ".ndjson", ".gz", ".jsonl.gz", ".json.gz", ".ndjson.gz")
@@ -69,6 +69,41 @@ def event_files(path: str | Path) -> list[Path]:
             if name.endswith(SUFFIXES) or "." not in name:
                 found.append(Path(folder) / name)
     return sorted(found)
+
+
+@dataclass(frozen=True)
+class LineBatch:
+    """Consecutive raw lines of one source, the first being line ``first``; or (``error``) the point from which the
+    source could not be read."""
+
+    source: str
+    first: int
+    lines: list[bytes]
+    error: str | None = None
+
+
+def parse_line(line: bytes, validate: Callable[[Any], list[str]] | None = None) -> tuple[Any, str | None]:
+    """``(value, None)`` for a good non-blank line, ``(None, why)`` for a bad one, as :class:`EventSource` decides:
+    not JSON, not a JSON object, or (``validate``, e.g. ``pytest_segpendo.events.validate_event``) not valid."""
+    try:
+        value = loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        message = getattr(exc, "msg", None) or str(exc)
+        return None, f"invalid JSON: {message}"
+    if not isinstance(value, dict):
+        return None, f"not a JSON object ({type(value).__name__})"
+    if validate is not None:
+        errors = validate(value)
+        if errors:
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            return None, f"invalid event: {errors[0]}{more}"
+    return value, None
+
+
+def bad_line(source: str, number: int, error: str, raw: bytes) -> BadLine:
+    """A :class:`BadLine`, keeping the start of its text."""
+    text = raw[: KEPT_TEXT * 4].decode("utf-8", "replace")[:KEPT_TEXT]
+    return BadLine(source, number, error, text)
 
 
 def _open(path: Path) -> IO[bytes]:
@@ -126,29 +161,47 @@ class EventSource:
                 line = raw.strip()
                 if not line:
                     continue
-                try:
-                    value = loads(line)
-                except (ValueError, UnicodeDecodeError) as exc:
-                    message = getattr(exc, "msg", None) or str(exc)
-                    self._bad(name, number, f"invalid JSON: {message}", line)
+                value, error = parse_line(line, validate)
+                if error is not None:
+                    self._bad(name, number, error, line)
                     continue
-                if not isinstance(value, dict):
-                    self._bad(name, number, f"not a JSON object ({type(value).__name__})", line)
-                    continue
-                if validate is not None:
-                    errors = validate(value)
-                    if errors:
-                        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-                        self._bad(name, number, f"invalid event: {errors[0]}{more}", line)
-                        continue
                 self.events += 1
                 yield value
         except (OSError, EOFError, gzip.BadGzipFile) as exc:  # a truncated or corrupt gzip member
             self._bad(name, number + 1, f"unreadable from here on: {exc}", b"")
 
+    def batches(self, lines: int = 10000) -> Iterator[LineBatch]:
+        """The raw lines, ``lines`` at a time, for a caller that parses them elsewhere (``pytest_segpendo.scale``
+        parses them in worker processes with :func:`parse_line`, then hands the results back with
+        :meth:`account`). A file that cannot be read further ends with a batch holding only that ``error``."""
+        for name, stream, close in self._sources():
+            self.files.append(name)
+            number, first, batch = 0, 1, []
+            try:
+                try:
+                    for number, raw in enumerate(stream, 1):
+                        batch.append(raw)
+                        if len(batch) >= lines:
+                            yield LineBatch(name, first, batch)
+                            first, batch = number + 1, []
+                except (OSError, EOFError, gzip.BadGzipFile) as exc:
+                    if batch:
+                        yield LineBatch(name, first, batch)
+                        batch = []
+                    yield LineBatch(name, number + 1, [], f"unreadable from here on: {exc}")
+                if batch:
+                    yield LineBatch(name, first, batch)
+            finally:
+                if close:
+                    stream.close()
+
+    def account(self, events: int, bad: Iterable[BadLine]) -> None:
+        """Count what a batch held: its good events and its bad lines (in order)."""
+        self.events += events
+        self.bad.extend(bad)
+
     def _bad(self, name: str, number: int, error: str, raw: bytes) -> None:
-        text = raw[: KEPT_TEXT * 4].decode("utf-8", "replace")[:KEPT_TEXT]
-        self.bad.append(BadLine(name, number, error, text))
+        self.bad.append(bad_line(name, number, error, raw))
 
     def summary(self) -> str:
         """``N events from F files; B bad lines (first: file:line: why)``."""

@@ -30,6 +30,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from ..jsonl import bulk
@@ -396,6 +397,45 @@ def _sort_key(r: Record) -> tuple[Any, ...]:
 # -- the matcher ---------------------------------------------------------------------------------------------------
 
 
+Step = tuple[Callable[[Record], Any], bool]
+LOCAL_TRACK_STEPS = 2  # track steps whose keys hold the visitor: equal but the time, then one identity
+
+
+def _track_steps(tolerance: int | None) -> list[Step]:
+    """The pairing steps for track events, in order: (key, pair the closest first)."""
+    no_time: Callable[[Record], Any] = lambda r: _key({**r, "timestamp": None})
+    identity: Callable[[Record], Any] = lambda r: (
+        r.get("event"),
+        _h(r.get("visitorId")),
+        _h(r.get("accountId")),
+    )
+    if tolerance is None:
+        wrong_who: Callable[[Record], Any] = lambda r: (r.get("event"), _key(r.get("properties")))
+        wrong_what: Callable[[Record], Any] = lambda r: (
+            _h(r.get("visitorId")),
+            _h(r.get("accountId")),
+            _key(r.get("properties")),
+        )
+    else:
+        wrong_who = lambda r: (r.get("event"), _h(r.get("timestamp")))
+        wrong_what = lambda r: (_h(r.get("visitorId")), _h(r.get("timestamp")))
+    steps: list[Step] = [
+        (no_time, False),
+        (identity, True),
+        (wrong_who, False),
+        (wrong_what, False),
+    ]
+    if tolerance is not None:
+        # the same moment to the millisecond: the same event, whatever else the system changed
+        steps.append((lambda r: _h(r.get("timestamp")) if r.get("timestamp") is not None else object(), False))
+    return steps
+
+
+def _entity_steps() -> list[Step]:
+    """The pairing step for metadata writes (stream view): one kind and id, the closest first."""
+    return [(lambda r: (r.get("kind"), _h(r.get("id"))), True)]
+
+
 class _Matching:
     def __init__(self, options: DiffOptions):
         self.options = options
@@ -405,65 +445,56 @@ class _Matching:
         self.multiset_done = False
         self.duplicate_keys: set[int] = set()
         self.observed: list[Record] = []
+        self.left: tuple[list[int], list[int]] = ([], [])  # indexes of what multiset() left on each side
 
-    def multiset(self, exp: list[Record], obs: list[Record], tracks: bool) -> tuple[list[Record], list[Record]]:
-        """Match two multisets; returns what is left on each side (pairs that differ are in ``self.pairs``)."""
-        e_keys = [_key(r) for r in exp]
-        o_keys = [_key(r) for r in obs]
-        by_key: dict[int, list[int]] = defaultdict(list)
-        for i in range(len(obs) - 1, -1, -1):
-            by_key[o_keys[i]].append(i)
+    def multiset(
+        self, exp: list[Record], obs: list[Record], tracks: bool, steps: str = "all"
+    ) -> tuple[list[Record], list[Record]]:
+        """Match two multisets; returns what is left on each side (pairs that differ are in ``self.pairs``).
+
+        ``steps``: ``all``; ``local``, only the steps whose keys hold the record's identity (equal records, then
+        records of one visitor or id: :data:`LOCAL_TRACK_STEPS`), so a part of the records holding all of some
+        identities is matched as the whole would match it; ``cross``, only the steps after those, on what they
+        left (``pytest_segpendo.scale`` runs the local steps per shard and the cross steps on the leftovers).
+        """
+        e_keys = [_key(r) for r in exp] if steps != "cross" else []
+        o_keys = [_key(r) for r in obs] if steps != "cross" else []
         e_used = [False] * len(exp)
         o_used = [False] * len(obs)
-        for i, k in enumerate(e_keys):
-            stack = by_key.get(k)
-            if stack:
-                o_used[stack.pop()] = True
-                e_used[i] = True
-                self.matched += 1
+        if steps != "cross":
+            by_key: dict[int, list[int]] = defaultdict(list)
+            for i in range(len(obs) - 1, -1, -1):
+                by_key[o_keys[i]].append(i)
+            for i, k in enumerate(e_keys):
+                stack = by_key.get(k)
+                if stack:
+                    o_used[stack.pop()] = True
+                    e_used[i] = True
+                    self.matched += 1
         rest_e = [i for i in range(len(exp)) if not e_used[i]]
         rest_o = [i for i in range(len(obs)) if not o_used[i]]
         if rest_e and rest_o:
-            if tracks:
-                no_time: Callable[[Record], Any] = lambda r: _key({**r, "timestamp": None})
-                identity: Callable[[Record], Any] = lambda r: (
-                    r.get("event"),
-                    _h(r.get("visitorId")),
-                    _h(r.get("accountId")),
-                )
-                if self.tolerance is None:
-                    wrong_who: Callable[[Record], Any] = lambda r: (r.get("event"), _key(r.get("properties")))
-                    wrong_what: Callable[[Record], Any] = lambda r: (
-                        _h(r.get("visitorId")),
-                        _h(r.get("accountId")),
-                        _key(r.get("properties")),
-                    )
-                else:
-                    wrong_who = lambda r: (r.get("event"), _h(r.get("timestamp")))
-                    wrong_what = lambda r: (_h(r.get("visitorId")), _h(r.get("timestamp")))
-                steps: list[tuple[Callable[[Record], Any], bool]] = [
-                    (no_time, False),
-                    (identity, True),
-                    (wrong_who, False),
-                    (wrong_what, False),
-                ]
-                if self.tolerance is not None:
-                    # the same moment to the millisecond: the same event, whatever else the system changed
-                    steps.append(
-                        (lambda r: _h(r.get("timestamp")) if r.get("timestamp") is not None else object(), False)
-                    )
+            all_steps = _track_steps(self.tolerance) if tracks else _entity_steps()
+            if steps == "local":
+                chosen = all_steps[: LOCAL_TRACK_STEPS if tracks else len(all_steps)]
+            elif steps == "cross":
+                chosen = all_steps[LOCAL_TRACK_STEPS:] if tracks else []
             else:
-                steps = [(lambda r: (r.get("kind"), _h(r.get("id"))), True)]
-            for key, nearest in steps:
+                chosen = all_steps
+            for key, nearest in chosen:
                 if not (rest_e and rest_o):
                     break
                 self._pair_grouped(exp, obs, rest_e, rest_o, e_used, o_used, key, nearest)
                 rest_e = [i for i in rest_e if not e_used[i]]
                 rest_o = [i for i in rest_o if not o_used[i]]
         # what is left over on the observed side and equals a received record is a duplicate
-        self.duplicate_keys = {k for k, used in zip(o_keys, o_used) if used} | set(e_keys)
+        if steps == "cross":
+            self.duplicate_keys = {_key(r) for r, used in zip(obs, o_used) if used}
+        else:
+            self.duplicate_keys = {k for k, used in zip(o_keys, o_used) if used} | set(e_keys)
         self.multiset_done = True
         self.observed = obs
+        self.left = (rest_e, rest_o)
         return [exp[i] for i in rest_e], [obs[i] for i in rest_o]
 
     def is_duplicate(self, record: Record) -> bool:
@@ -670,62 +701,117 @@ def _diff(
     le, lo = m.multiset(e_tracks, o_tracks, tracks=True)
     left.append((le, lo, m))
     matched = 0
+    for rest_e, rest_o, m in left:
+        found, n = _pair_differences(m.pairs, options, written, late)
+        differences.extend(found)
+        matched += m.matched + n
+        retries: Callable[[dict[int, Difference]], list[Difference]] | None = None
+        if processed:
+            retries = partial(_retry_duplicates, observed=m.observed, sources=sources, processed=processed)
+        differences.extend(_leftover_differences(rest_e, rest_o, m.is_duplicate if m.multiset_done else None, retries))
+    differences.extend(_fake_differences(differences, rejected, dropped, warnings, ignored, faults, norm))
+    return DiffReport(
+        view=options.view,
+        expected_records=len(exp_n),
+        observed_records=len(obs_n),
+        matched=matched,
+        differences=sort_differences(differences),
+        profile=profile,
+        seed=seed,
+        reproduce=reproduce,
+        limit=options.limit,
+        injected=faults,
+    )
+
+
+def _pair_differences(
+    pairs: Iterable[tuple[Record, Record]],
+    options: DiffOptions,
+    written: Mapping[tuple[Any, Any], dict[tuple[Any, ...], dict[str, Any]]] | None,
+    late: Mapping[tuple[Any, Any], dict[tuple[Any, ...], list[tuple[Any, Any]]]] | None,
+) -> tuple[list[Difference], int]:
+    """The differences of paired records (``changed``, ``order-dependent``) and how many pairs are equal."""
+    differences: list[Difference] = []
+    matched = 0
     matchers = options.matchers
     tolerance = options.timestamp_tolerance_ms
-    for rest_e, rest_o, m in left:
-        matched += m.matched
-        for e, o in m.pairs:
-            if _quick_equal(e, o, tolerance):
-                matched += 1
-                continue
-            kind = e.get("kind", "?")
-            lanes = delayed = None
-            if (written or late) and kind != "track":
-                key = (kind, _h(e.get("id")))
-                lanes = written.get(key) if written else None
-                delayed = late.get(key) if late else None
-                if lanes or delayed:
-                    # most such pairs differ only in fields another order explains: no field-by-field diff then
-                    tops = _top_diffs(e, o)
-                    if tops is not None:
-                        rest, ordered, _ = _order_dependent(
-                            kind, e, o, tops, lanes or {}, delayed or {}, matchers, tolerance
-                        )
-                        if not rest and ordered is not None:
-                            differences.append(ordered)
-                            matched += 1
-                            continue
-            fields = _field_diffs(kind, e, o, matchers, tolerance)
-            cause = None
-            if fields and (lanes or delayed):
-                fields, ordered, cause = _order_dependent(
-                    kind, e, o, fields, lanes or {}, delayed or {}, matchers, tolerance
-                )
-                if ordered is not None:
-                    differences.append(ordered)
-            if fields:
-                differences.append(
-                    Difference("changed", e["kind"], label(e), e, o, fields, sort_key=_sort_key(e), cause=cause)
-                )
-            else:
-                matched += 1
-        for e in rest_e:
-            differences.append(Difference("missing", e.get("kind", "?"), label(e), expected=e, sort_key=_sort_key(e)))
-        dups: dict[int, Difference] = {}
-        for o in rest_o:
-            if m.multiset_done and m.is_duplicate(o):
-                k = _key(o)
-                if k in dups:
-                    dups[k].count += 1
-                else:
-                    dups[k] = Difference("duplicated", o.get("kind", "?"), label(o), observed=o, sort_key=_sort_key(o))
-                continue
-            differences.append(
-                Difference("unexpected", o.get("kind", "?"), label(o), observed=o, sort_key=_sort_key(o))
+    for e, o in pairs:
+        if _quick_equal(e, o, tolerance):
+            matched += 1
+            continue
+        kind = e.get("kind", "?")
+        lanes = delayed = None
+        if (written or late) and kind != "track":
+            key = (kind, _h(e.get("id")))
+            lanes = written.get(key) if written else None
+            delayed = late.get(key) if late else None
+            if lanes or delayed:
+                # most such pairs differ only in fields another order explains: no field-by-field diff then
+                tops = _top_diffs(e, o)
+                if tops is not None:
+                    rest, ordered, _ = _order_dependent(
+                        kind, e, o, tops, lanes or {}, delayed or {}, matchers, tolerance
+                    )
+                    if not rest and ordered is not None:
+                        differences.append(ordered)
+                        matched += 1
+                        continue
+        fields = _field_diffs(kind, e, o, matchers, tolerance)
+        cause = None
+        if fields and (lanes or delayed):
+            fields, ordered, cause = _order_dependent(
+                kind, e, o, fields, lanes or {}, delayed or {}, matchers, tolerance
             )
-        if dups and processed:
-            differences.extend(_retry_duplicates(dups, m.observed, sources, processed))
-        differences.extend(d for d in dups.values() if d.count)
+            if ordered is not None:
+                differences.append(ordered)
+        if fields:
+            differences.append(
+                Difference("changed", e["kind"], label(e), e, o, fields, sort_key=_sort_key(e), cause=cause)
+            )
+        else:
+            matched += 1
+    return differences, matched
+
+
+def _leftover_differences(
+    rest_e: Iterable[Record],
+    rest_o: Iterable[Record],
+    is_duplicate: Callable[[Record], bool] | None,
+    retries: Callable[[dict[int, Difference]], list[Difference]] | None,
+) -> list[Difference]:
+    """What pairing left: ``missing`` expected records; observed ones ``duplicated`` when ``is_duplicate`` says so
+    (then ``retries`` takes out the copies a retry explains), else ``unexpected``."""
+    differences: list[Difference] = []
+    for e in rest_e:
+        differences.append(Difference("missing", e.get("kind", "?"), label(e), expected=e, sort_key=_sort_key(e)))
+    dups: dict[int, Difference] = {}
+    for o in rest_o:
+        if is_duplicate is not None and is_duplicate(o):
+            k = _key(o)
+            if k in dups:
+                dups[k].count += 1
+            else:
+                dups[k] = Difference("duplicated", o.get("kind", "?"), label(o), observed=o, sort_key=_sort_key(o))
+            continue
+        differences.append(Difference("unexpected", o.get("kind", "?"), label(o), observed=o, sort_key=_sort_key(o)))
+    if dups and retries is not None:
+        differences.extend(retries(dups))
+    differences.extend(d for d in dups.values() if d.count)
+    return differences
+
+
+def _fake_differences(
+    differences: list[Difference],
+    rejected: Iterable[Mapping[str, Any]],
+    dropped: Iterable[Mapping[str, Any]],
+    warnings: Iterable[Mapping[str, Any]],
+    ignored: Iterable[Any],
+    faults: list[dict[str, Any]],
+    norm: _Normaliser,
+) -> list[Difference]:
+    """The differences the fake and the expectation report themselves: refusals, silent drops (linking the
+    ``differences`` of records they explain to them, and to the faults), warnings, ignored events."""
+    start = len(differences)
     for n, r in enumerate(rejected):
         where = f"{r.get('method', '?')} {r.get('path', '?')}"
         status = r.get("status")
@@ -768,18 +854,9 @@ def _diff(
                 sort_key=(index,),
             )
         )
-    return DiffReport(
-        view=options.view,
-        expected_records=len(exp_n),
-        observed_records=len(obs_n),
-        matched=matched,
-        differences=sort_differences(differences),
-        profile=profile,
-        seed=seed,
-        reproduce=reproduce,
-        limit=options.limit,
-        injected=faults,
-    )
+    out = differences[start:]
+    del differences[start:]
+    return out
 
 
 # -- order-dependent state ---------------------------------------------------------------------------------------
@@ -1015,6 +1092,14 @@ def _retry_duplicates(
         k = _key(record)
         if k in dups:
             copies.setdefault(k, []).append(request)
+    return _retry_differences(dups, copies, processed)
+
+
+def _retry_differences(
+    dups: dict[int, Difference], copies: dict[int, list[Any]], processed: dict[Any, dict[str, Any]]
+) -> list[Difference]:
+    """The ``retry-duplicate`` differences of ``copies`` (per duplicate's key, in the order its first copy was
+    received: the processed requests that brought a copy)."""
     out = []
     for k, requests in copies.items():
         d = dups[k]
@@ -1106,9 +1191,9 @@ def _link_causes(
 
 
 def _match_state(
-    exp: list[Record], obs: list[Record], matching: _Matching
+    exp: list[Record], obs: list[Record], matching: _Matching, content: bool = True
 ) -> tuple[list[Record], list[Record], _Matching]:
-    """Entities of the state view: one per kind and id."""
+    """Entities of the state view: one per kind and id; then (``content``) what is left, paired by content."""
     observed = {(r.get("kind"), _h(r.get("id"))): r for r in obs}
     rest_e = []
     for e in exp:
@@ -1120,7 +1205,7 @@ def _match_state(
         else:
             matching.pairs.append((e, o))
     rest_o = list(observed.values())
-    if rest_e and rest_o:
+    if content and rest_e and rest_o:
         rest_e, rest_o = _pair_by_content(rest_e, rest_o, matching)
     return rest_e, rest_o, matching
 
