@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             with open(path, "w", encoding="utf-8") as f:
                 f.writelines(js_dumps(e) + "\n" for e in events)
             segpendo = os.path.join(os.path.dirname(sys.executable), "segpendo")
-            command = [segpendo, "send", "--to", url, "--via", "webhook", "--secret", "s3cret", path]
+            command = [segpendo, "send", "--sut", url, "--via", "webhook", "--secret", "s3cret", path]
             rows = [
                 ("floor: requests.Session loop, unsigned", best(floor, args.repeat)),
                 ("deliver(via=webhook), signed", best(lambda: ours(1), args.repeat)),

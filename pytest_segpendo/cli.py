@@ -28,6 +28,11 @@ __all__ = ["EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "UsageError", "build_parser
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
+QUIET_HELP = (
+    "no progress on the terminal (there is none when stderr is not a terminal); check and the plugin also take "
+    "--quiet S: Pendo traffic has settled after S seconds without a request"
+)
+ENV_KEYS = defaults.KEY_ENV
 
 
 class UsageError(Exception):
@@ -126,8 +131,26 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise UsageError(f"segpendo generate: {exc}") from None
     scenario = args.scenario or defaults.SCENARIO
     lines = generate_jsonl(args.count, args.seed, scenario, mix=mix, locale=locale, start=start)
-    write_text_output(args.output, lines, "generate")
+    write_text_output(args.output, _counted(lines, args, args.count, "generating"), "generate")
     return EXIT_OK
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    """Progress on stderr: only on a terminal, and not with ``-q``/``--quiet`` (check's ``--quiet`` without a
+    number)."""
+    from .progress import enabled
+
+    quiet = getattr(args, "quiet", False)
+    return enabled(quiet is None or quiet is True)
+
+
+def _counted(items: Iterable[Any], args: argparse.Namespace, total: int | None, desc: str, unit: str = "event") -> Any:
+    """``items``, counted on a progress bar as they are consumed (when progress is shown)."""
+    if not _show_progress(args):
+        return items
+    from .progress import iterate
+
+    return iterate(items, total, desc, unit, enabled=True, every=256)
 
 
 # -- validate ---------------------------------------------------------------------------------------------
@@ -241,7 +264,8 @@ def cmd_expect(args: argparse.Namespace) -> int:
     view = args.view or profile.hints.view
     batch_mode()
     with bulk():
-        result = profile.expect(_events(args.events, "expect", validate=not args.no_validate))
+        events = _events(args.events, "expect", validate=not args.no_validate)
+        result = profile.expect(_counted(events, args, None, "reading events"))
         records = result.view(view)
         write_records(args.output, records, "expect")
     ignored = ", ".join(f"{k} {v}" for k, v in sorted(result.ignored_summary().items())) or "none"
@@ -287,6 +311,51 @@ def _start_fake_pendo(args: argparse.Namespace, command: str, **options: Any) ->
     return pendo
 
 
+def _clock(value: str | None, command: str) -> Any:
+    """``--now``: None (the wall clock), ``wall``, or an ISO-8601 time the fake's clock stands at."""
+    if value is None or value.strip().lower() == "wall":
+        return None
+    from .events import timestamp_ms
+    from .fakes.pendo import FixedClock
+
+    ms = timestamp_ms(value.strip())
+    if ms is None:
+        raise UsageError(
+            f"segpendo {command}: --now takes wall or an ISO-8601 time, e.g. 2026-01-20T00:00:00Z (got {value!r})"
+        )
+    return FixedClock(ms)
+
+
+def _fault_rules(args: argparse.Namespace, command: str, *, default: bool = True) -> Any:
+    """The bad days from ``--faults``, ``--fault`` (added to them) and ``--no-faults``: True, False or rules."""
+    from .conformance import parse_faults, valid_fault_rules
+
+    chosen: Any = default
+    off = getattr(args, "no_faults", False)
+    if off and (args.faults or args.fault):
+        raise UsageError(f"segpendo {command}: give --no-faults, or --faults/--fault, not both")
+    if off:
+        return False
+    try:
+        if args.faults:
+            chosen = parse_faults(args.faults)
+        if args.fault:
+            rules = []
+            for text in args.fault:
+                try:
+                    rules.append(json.loads(text))
+                except ValueError as exc:
+                    raise ValueError(f"--fault {text!r} is not JSON: {exc}") from None
+            chosen = (list(chosen) if isinstance(chosen, list) else []) + valid_fault_rules(rules)
+    except ValueError as exc:
+        raise UsageError(f"segpendo {command}: {exc}") from None
+    if command == "serve" and chosen is True:
+        from .conformance import default_faults
+
+        return default_faults(defaults.SEED)
+    return [] if chosen is False and command == "serve" else chosen
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the fakes until SIGINT or SIGTERM; print one JSON line with their URLs once they listen."""
     import signal
@@ -301,8 +370,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         journal_limit=args.journal_limit,
         log_requests=args.log_requests,
     )
+    rules = _fault_rules(args, "serve", default=False)
     pendo = _start_fake_pendo(
-        args, "serve", max_body=args.max_body, journal_limit=args.journal_limit, log_requests=args.log_requests
+        args,
+        "serve",
+        max_body=args.max_body,
+        journal_limit=args.journal_limit,
+        log_requests=args.log_requests,
+        faults=rules,
+        clock=_clock(args.now, "serve"),
     )
     try:
         segment.start()
@@ -359,13 +435,29 @@ def cmd_send(args: argparse.Namespace) -> int:
     data = _read_json_file(args.data, "data mapping", "send") if args.data else None
     batch_mode()
     events = list(_events(args.events, "send", validate=False))
+    from .conformance import RemoteError, RemotePendo, follow_clock
+    from .delivery import Observers, TrafficClock
+    from .progress import DeliveryProgress
+
+    sending = _delivery(args, data)
+    progress = DeliveryProgress(len(events), enabled=_show_progress(args))
+    clock = TrafficClock(events) if args.pendo else None
+    observers = [o for o in (clock, progress if progress.active else None) if o is not None]
+    if observers:
+        sending["observer"] = Observers(*observers)
     try:
-        report = deliver(events, args.sut, args.via, **_delivery(args, data))
+        remote = RemotePendo(args.pendo) if args.pendo else None
+        with follow_clock(remote, clock):
+            report = deliver(events, args.sut, args.via, **sending)
     except DeliveryError as exc:
         raise UsageError(f"segpendo send: {exc}") from None
+    except RemoteError as exc:
+        raise UsageError(f"segpendo send: --pendo: {exc}") from None
     except Exception as exc:  # e.g. an invalid --data mapping
         messages = getattr(exc, "messages", None)
         raise UsageError(f"segpendo send: {messages[0] if messages else exc}") from None
+    finally:
+        progress.close()
     print(report.format())
     if args.report:
         try:
@@ -379,15 +471,18 @@ def cmd_send(args: argparse.Namespace) -> int:
 # -- diff and check ---------------------------------------------------------------------------------------
 
 
-def _records(path: str, command: str) -> list[dict[str, Any]]:
+def _records(path: str, command: str, args: argparse.Namespace | None = None) -> list[dict[str, Any]]:
     """The records of a JSONL file; a line that is not a record is a usage error naming the file and line."""
     from .jsonl import JsonlError, iter_values
     from .records import record_errors
 
     name = source_name(path)
     out = []
+    lines: Iterable[Any] = iter_values(path)
+    if args is not None:
+        lines = _counted(lines, args, None, f"reading {name}", "record")
     try:
-        for number, record, _bound in iter_values(path):
+        for number, record, _bound in lines:
             errors = record_errors(record)
             if errors:
                 raise UsageError(
@@ -446,30 +541,91 @@ def cmd_diff(args: argparse.Namespace) -> int:
     options = _diff_options(args, "diff", hints)
     batch_mode()
     with bulk():
-        expected = _records(args.expected, "diff")
-        observed = _records(args.observed, "diff")
+        expected = _records(args.expected, "diff", args)
+        observed = _records(args.observed, "diff", args)
         report = diff(expected, observed, options, profile=args.profile)  # type: ignore[arg-type]
     print(report.format())
     _write_report(args.report, report.as_json(), "diff")
+    if args.html:
+        from .html import run_document
+
+        doc = run_document(report, expected=expected, received=observed)
+        _write_html(
+            args.html, doc, "diff", title=f"segpendo diff {source_name(args.expected)} {source_name(args.observed)}"
+        )
     return EXIT_OK if report.conforms else EXIT_PROBLEMS
+
+
+def _write_html(path: str, runs: Any, command: str, title: str | None = None) -> None:
+    from .html import write_html
+
+    try:
+        write_html(path, runs, title=title)
+    except OSError as exc:
+        raise UsageError(f"segpendo {command}: cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _keys_from_env(args: argparse.Namespace) -> None:
+    """A key left out on the command line is read from its environment variable (``defaults.KEY_ENV``)."""
+    for name, variable in ENV_KEYS.items():
+        if hasattr(args, name) and getattr(args, name) is None and os.environ.get(variable, "").strip():
+            setattr(args, name, os.environ[variable])
+
+
+def _quote(value: str) -> str:
+    import shlex
+
+    return shlex.quote(value)
+
+
+def _check_reproduce(args: argparse.Namespace, source: str, where: str, faults: Any) -> str:
+    """The command that reruns this check: the system, the traffic, the profile and view, the bad days, and every
+    key as its environment variable (never printed)."""
+    parts = ["segpendo check --sut", _quote(args.sut), "--via", args.via, "--profile", args.profile]
+    if args.view:
+        parts += ["--view", args.view]
+    if args.mapping:
+        parts += ["--mapping", _quote(args.mapping)]
+    parts += [f"--setting {_quote(pair)}" for pair in args.setting]
+    parts += [where, source]
+    if faults is False:
+        parts.append("--no-faults")
+    elif faults is not True:
+        parts.append("--faults " + _quote(json.dumps(faults, separators=(",", ":"))))
+    for name in ("batch_size", "concurrency"):
+        value = getattr(args, name)
+        if value is not None and not (name == "concurrency" and value == defaults.CONCURRENCY):
+            parts.append(f"--{name.replace('_', '-')} {value}")
+    if args.via == "webhook-actions" and args.method != defaults.METHOD:
+        parts.append(f"--method {args.method}")
+    if args.data:
+        parts.append(f"--data {_quote(args.data)}")
+    for name in ("secret", "api_key", "integration_key", "track_secret", "write_key"):
+        if getattr(args, name):
+            parts.append(f'--{name.replace("_", "-")} "${ENV_KEYS[name]}"')
+    return " ".join(parts)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from .conformance import RemoteError, RemotePendo, run_check
     from .delivery import DeliveryError
     from .fakes.pendo import FakePendo
+    from .html import TimelineRecorder
     from .profiles import PROFILES, ProfileError, UserMapping
+    from .progress import DeliveryProgress
     from .traffic import generate
 
     _required(args, "check", ("sut", "--sut"))
     if args.profile not in PROFILES:
         raise UsageError(f"segpendo check: unknown profile {args.profile!r} (choose from {', '.join(PROFILES)})")
-    generated = args.seed is not None or args.count is not None or args.scenario or args.mix
+    generated = args.seed is not None or args.count is not None or args.scenario or args.mix or args.start
     if args.events and generated:
         raise UsageError(
-            "segpendo check: give --events FILE, or --seed/--count/--scenario/--mix to generate traffic, not both"
+            "segpendo check: give --events FILE, or --seed/--count/--scenario/--mix/--start to generate traffic, not "
+            "both"
         )
     mix, locale = _traffic(args, "check")
+    faults = _fault_rules(args, "check")
     try:
         mapping = UserMapping.load(args.mapping) if args.mapping else None
     except ProfileError as exc:
@@ -481,24 +637,35 @@ def cmd_check(args: argparse.Namespace) -> int:
     scenario = args.scenario or defaults.SCENARIO
     if args.events:
         events = list(_events(args.events, "check", validate=False))
-        source = f"--events {args.events}"
+        source = f"--events {_quote(args.events)}"
     else:
-        events = generate(count, seed, scenario, mix=mix, locale=locale)
+        try:
+            start = parse_start(args.start)
+        except ValueError as exc:
+            raise UsageError(f"segpendo check: {exc}") from None
+        events = generate(count, seed, scenario, mix=mix, locale=locale, start=start)
         kind = f"--mix {args.mix}" if mix else f"--scenario {scenario}"
         source = f"--seed {seed} --count {count} {kind}" + (f" --locale {locale}" if locale != defaults.LOCALE else "")
+        if args.start:
+            source += f" --start {_quote(args.start)}"
     pendo: FakePendo | RemotePendo
     if args.pendo:
         try:
             pendo = RemotePendo(args.pendo)
-            pendo.reset()  # this check's traffic only
+            pendo.reset(keep_faults=True)  # this check's traffic only; serve's fault rules stay
         except RemoteError as exc:
             raise UsageError(f"segpendo check: {exc}") from None
         where = f"--pendo {args.pendo}"
     else:
         pendo = _start_fake_pendo(args, "check")
         where = f"--pendo-port {args.pendo_port}"
-    reproduce = f"segpendo check --sut {args.sut} --via {args.via} --profile {args.profile} {where} {source}"
+    reproduce = _check_reproduce(args, source, where, faults)
     delivery = _delivery(args, data)
+    recorder = TimelineRecorder(events) if args.html else None
+    if recorder is not None:
+        delivery["observer"] = recorder
+    progress = DeliveryProgress(len(events), enabled=_show_progress(args))
+    doc = None
     try:
         result = run_check(
             events,
@@ -510,14 +677,30 @@ def cmd_check(args: argparse.Namespace) -> int:
             mapping=mapping,
             options=options,  # type: ignore[arg-type]
             delivery_options=delivery,
-            quiet=args.quiet,
+            quiet=defaults.QUIET if args.quiet is None else args.quiet,
             settle_timeout=args.settle,
             seed=None if args.events else seed,
             reproduce=reproduce,
+            faults=faults,
+            progress=progress if progress.active else None,
         )
+        if args.html:
+            from types import SimpleNamespace
+
+            from .html import run_document
+
+            seen = result.observed.records if result.observed is not None else []
+            fake = (  # a fake in another process: what it answered, for the timeline's fault marks
+                pendo
+                if isinstance(pendo, FakePendo)
+                else SimpleNamespace(injected=result.report.injected, records=lambda **_: seen)
+            )
+            marks = recorder.marks if recorder is not None else []
+            doc = run_document(result, pendo=fake, events=events, marks=marks, title=f"segpendo check --sut {args.sut}")
     except (DeliveryError, RemoteError) as exc:
         raise UsageError(f"segpendo check: {exc}") from None
     finally:
+        progress.close()
         if isinstance(pendo, FakePendo):
             pendo.stop()
     sent = result.delivery
@@ -527,12 +710,17 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"segpendo check: cannot reach the system under test at {args.sut}: {reason} (is it running and listening "
             "there?)"
         )
+    if result.stopped:
+        print(f"segpendo: stopped early: {result.stopped}")
     if sent is not None:
         print(sent.summary())
     print(result.report.format())
     document = result.report.as_json()
     document["delivery"] = sent.as_json() if sent is not None else None
+    document["stopped"] = result.stopped
     _write_report(args.report, document, "check")
+    if doc is not None:
+        _write_html(args.html, doc, "check")
     return EXIT_OK if result.report.conforms else EXIT_PROBLEMS
 
 
@@ -542,9 +730,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """The whole loop, twice: generated traffic -> the bundled reference relay -> the fake Pendo server ->
     diff with profile track-api+metadata; then the same against a broken relay. Exit 0 when the correct relay
-    conforms and the broken one is caught."""
+    conforms and the broken one is caught. Both run on the check's bad days (seeded Pendo faults, Segment
+    re-deliveries) unless ``--no-faults``."""
     from .conformance import run_check
     from .fakes.pendo import FakePendo
+    from .html import TimelineRecorder, run_document
+    from .progress import DeliveryProgress
     from .relay import BROKEN, BUGS, Relay
     from .traffic import generate
 
@@ -552,44 +743,80 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for bug in bugs:
         if bug not in BUGS:
             raise UsageError(f"segpendo demo: unknown bug {bug!r} (choose from {', '.join(BUGS)})")
+    try:
+        start = parse_start(args.start)
+    except ValueError as exc:
+        raise UsageError(f"segpendo demo: {exc}") from None
     mix = ",".join(f"{k}={v}" for k, v in defaults.DEMO_MIX.items())
-    events = generate(args.count, args.seed, mix=defaults.DEMO_MIX)
+    events = generate(args.count, args.seed, mix=defaults.DEMO_MIX, start=start)
     track_secret, integration_key = "demo-track-secret", "demo-integration-key"
     secret = "demo-webhook-secret"
+    faults = not args.no_faults
     print(f"segpendo demo: {len(events):,} Segment events (seed {args.seed}, mix {mix}), profile {defaults.PROFILE}")
     print(
         "system under test: the bundled reference relay (signed Segment webhooks in; Pendo Track Events and Metadata "
-        "APIs out)"
+        "APIs out)" + ("" if faults else "; no bad days (--no-faults)")
     )
     outcomes = []
+    docs = []
+    again = f" --start {_quote(args.start)}" if args.start else ""
+    again += "" if faults else " --no-faults"
     for title, relay_bugs in (("the correct relay", ()), (f"a broken relay (bugs: {', '.join(bugs)})", bugs)):
         print()
         print(f"== {title}")
-        with (
-            FakePendo(track_secret=track_secret, integration_key=integration_key) as pendo,
-            Relay(
-                pendo.url, track_secret=track_secret, integration_key=integration_key, secret=secret, bugs=relay_bugs
-            ) as relay,
-        ):
-            result = run_check(
-                events,
-                relay.url,
-                pendo=pendo,
-                via=defaults.VIA,
-                profile=defaults.PROFILE,
-                delivery_options={"secret": secret, "concurrency": defaults.DEMO_CONCURRENCY},
-                overrides={"limit": args.limit},
-                quiet=defaults.DEMO_QUIET,
-                seed=args.seed,
-                reproduce=f"segpendo demo --seed {args.seed} --count {args.count}"
-                + "".join(f" --bug {b}" for b in relay_bugs),
-            )
-            relay.raise_errors()
-            pendo.raise_errors()
+        recorder = TimelineRecorder(events) if args.html else None
+        progress = DeliveryProgress(len(events), enabled=_show_progress(args))
+        options: dict[str, Any] = {"secret": secret, "concurrency": defaults.DEMO_CONCURRENCY}
+        if recorder is not None:
+            options["observer"] = recorder
+        try:
+            with (
+                FakePendo(track_secret=track_secret, integration_key=integration_key) as pendo,
+                Relay(
+                    pendo.url,
+                    track_secret=track_secret,
+                    integration_key=integration_key,
+                    secret=secret,
+                    bugs=relay_bugs,
+                ) as relay,
+            ):
+                result = run_check(
+                    events,
+                    relay.url,
+                    pendo=pendo,
+                    via=defaults.VIA,
+                    profile=defaults.PROFILE,
+                    delivery_options=options,
+                    overrides={"limit": args.limit},
+                    quiet=defaults.DEMO_QUIET,
+                    seed=args.seed,
+                    reproduce=f"segpendo demo --seed {args.seed} --count {args.count}{again}"
+                    + "".join(f" --bug {b}" for b in relay_bugs),
+                    faults=faults,
+                    progress=progress if progress.active else None,
+                )
+                relay.raise_errors()
+                pendo.raise_errors()
+                if args.html:
+                    docs.append(
+                        run_document(
+                            result,
+                            pendo=pendo,
+                            events=events,
+                            marks=recorder.marks if recorder is not None else [],
+                            title=f"segpendo demo: {title}",
+                        )
+                    )
+        finally:
+            progress.close()
         assert result.delivery is not None
+        if result.stopped:
+            print(f"segpendo: stopped early: {result.stopped}")
         print(result.delivery.summary())
         print(result.report.format())
         outcomes.append(result.report)
+    if args.html:
+        _write_html(args.html, docs, "demo", title=f"segpendo demo: {len(events):,} events, seed {args.seed}")
     good, bad = outcomes
     print()
     if good.conforms and not bad.conforms:
@@ -769,9 +996,49 @@ def _flags() -> dict[str, tuple[tuple[str, ...], dict[str, Any]]]:
             {"type": float, "metavar": "S", "help": "seconds to wait at most for Pendo traffic to settle"},
         ),
         "quiet": (
-            ("--quiet",),
-            {"type": float, "metavar": "S", "help": "Pendo traffic has settled after this many quiet seconds"},
+            ("-q", "--quiet"),
+            {"nargs": "?", "const": None, "type": float, "metavar": "S", "help": QUIET_HELP},
         ),
+        "no_progress": (("-q", "--quiet"), {"action": "store_true", "help": QUIET_HELP}),
+        # bad days
+        "faults": (
+            ("--faults",),
+            {
+                "metavar": "on|off|RULES",
+                "help": "the bad days: on (a check's default: seeded Pendo faults and Segment re-deliveries), off, or "
+                "fault rules instead, as a JSON list or a JSON file",
+            },
+        ),
+        "fault": (
+            ("--fault",),
+            {
+                "action": "append",
+                "default": [],
+                "metavar": "JSON",
+                "help": "a fault rule of the fake Pendo server, e.g. "
+                '\'{"route": "track", "status": 503, "probability": 0.05}\' (repeatable; docs/pendo.md)',
+            },
+        ),
+        "no_faults": (
+            ("--no-faults",),
+            {"action": "store_true", "help": "no bad days: no Pendo faults, no Segment re-deliveries (--faults off)"},
+        ),
+        "now": (
+            ("--now",),
+            {
+                "metavar": "ISO|wall",
+                "help": "the fake Pendo server's clock: the wall clock, or fixed at an ISO-8601 time",
+            },
+        ),
+        "pendo": (
+            ("--pendo",),
+            {
+                "metavar": "URL",
+                "help": "the fake Pendo server segpendo serve runs at URL: its clock follows the traffic's time while "
+                "the events are sent (check also resets it first, and reads what it received)",
+            },
+        ),
+        "html": (("--html",), {"metavar": "FILE", "help": "also write the report as one self-contained HTML file"}),
         # the fakes
         "host": (("--host",), {"help": "address the fakes listen on"}),
         "pendo_port": (
@@ -918,6 +1185,7 @@ def build_parser() -> argparse.ArgumentParser:
     _traffic_options(gen, generated_defaults=False)
     _add(gen, "start", default_text=_iso(DEFAULT_START_MS))
     _add(gen, "output")
+    _add(gen, "no_progress")
     gen.set_defaults(func=cmd_generate)
 
     val = sub.add_parser(
@@ -964,6 +1232,7 @@ def build_parser() -> argparse.ArgumentParser:
     _alias(ex, "--no-check", "--no-validate", "no_validate", flag=True)
     ex.add_argument("events", metavar="EVENTS.jsonl", help="file of events, or - for stdin")
     _add(ex, "output")
+    _add(ex, "no_progress")
     ex.set_defaults(func=cmd_expect)
 
     sv = sub.add_parser(
@@ -979,7 +1248,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add(fakes, "max_body", default=defaults.MAX_BODY)
     _add(fakes, "journal_limit")
     _add(fakes, "max_age_days", default=defaults.AGE_LIMIT_DAYS)
+    _add(fakes, "now", default_text="wall")
     _add(fakes, "log_requests")
+    bad = sv.add_argument_group("faults of the fake Pendo server (for every request it gets)")
+    _add(bad, "faults", default_text="off")
+    _add(bad, "fault")
     _key_options(sv, ("write_key", "api_key", "integration_key", "track_secret"), "The keys the fakes require.")
     sv.set_defaults(func=cmd_serve)
 
@@ -991,7 +1264,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _delivery_options(sd, "send")
     _key_options(sd, ("write_key", "api_key"), "The keys delivery sends.")
+    _add(sd, "pendo")
     _add(sd, "report")
+    _add(sd, "no_progress")
     sd.add_argument("events", metavar="EVENTS.jsonl", help="file of events, or - for stdin")
     sd.set_defaults(func=cmd_send)
 
@@ -1005,6 +1280,8 @@ def build_parser() -> argparse.ArgumentParser:
     df.add_argument("observed", metavar="OBSERVED.jsonl", help="observed records, or - for stdin")
     _add(df, "profile", default_text="none: exact values, state view")
     _diff_options_group(df, profile_known=False)
+    _add(df, "html")
+    _add(df, "no_progress")
     df.set_defaults(func=cmd_diff)
 
     ck = sub.add_parser(
@@ -1019,9 +1296,7 @@ def build_parser() -> argparse.ArgumentParser:
     _delivery_options(ck, "check")
     where = ck.add_argument_group("the fake Pendo server").add_mutually_exclusive_group(required=True)
     _add(where, "pendo_port")
-    where.add_argument(
-        "--pendo", metavar="URL", help="use the fake Pendo server segpendo serve runs at URL (reset first)"
-    )
+    _add(where, "pendo")
     _add(ck, "host", default=defaults.HOST)
     _add(ck, "max_age_days", default=defaults.AGE_LIMIT_DAYS)
     _key_options(
@@ -1031,9 +1306,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ck.add_argument("--events", metavar="EVENTS.jsonl", help="events to send (default: generated)")
     _traffic_options(ck, generated_defaults=True)
+    _add(ck, "start", default_text=_iso(DEFAULT_START_MS))
     _profile_options(ck)
     _settle_options(ck)
+    bad = ck.add_argument_group("bad days (docs/concepts.md)")
+    _add(bad, "faults", default_text="on")
+    _add(bad, "fault")
+    _add(bad, "no_faults")
     _diff_options_group(ck, profile_known=True)
+    _add(ck, "html")
     ck.set_defaults(func=cmd_check)
 
     demo = sub.add_parser(
@@ -1052,6 +1333,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="the broken relay's bug (repeatable; default: the demo's two, pytest_segpendo.relay.BROKEN)",
     )
     _add(demo, "limit", default=defaults.DEMO_LIMIT)
+    _add(demo, "start", default_text=_iso(DEFAULT_START_MS))
+    _add(demo, "no_faults")
+    _add(demo, "html")
+    _add(demo, "no_progress")
     demo.set_defaults(func=cmd_demo)
     return parser
 
@@ -1063,6 +1348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "func", None):
             raise UsageError("segpendo: a command is required (see 'segpendo --help')")
         func: Callable[[argparse.Namespace], int] = args.func
+        _keys_from_env(args)
         return func(args)
     except UsageError as exc:
         print(str(exc), file=sys.stderr)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 __all__ = [
     "AGE_LIMIT_DAYS",
+    "CHECK_BACKOFF",
+    "CHECK_MAX_RETRY_AFTER",
+    "CLOCK_PUSH",
     "CONCURRENCY",
     "COUNT",
     "DEMO_CONCURRENCY",
@@ -16,8 +19,15 @@ __all__ = [
     "DEMO_MIX",
     "DEMO_QUIET",
     "DEMO_SEED",
+    "FAIL_FAST_FAILED",
+    "FAIL_FAST_REFUSED",
+    "FAIL_FAST_SILENCE",
+    "FAULTS",
+    "FAULT_FIRST",
+    "FAULT_RATE",
     "HOST",
     "KEY_BYTES",
+    "KEY_ENV",
     "LIMIT",
     "LOCALE",
     "MAX_ATTEMPTS",
@@ -28,9 +38,13 @@ __all__ = [
     "PORT",
     "PROFILE",
     "QUIET",
+    "REDELIVER",
+    "RETRY_AFTER",
     "SCENARIO",
     "SEED",
     "SETTLE",
+    "SLOW_MS",
+    "SLOW_RATE",
     "TIMEOUT",
     "VIA",
 ]
@@ -70,17 +84,72 @@ CONCURRENCY = 1
 METHOD = "POST"
 """HTTP method of Webhooks (Actions) requests."""
 
+# -- bad days: what every check runs under (docs/concepts.md, "Bad days") ---------------------------------------------
+FAULTS = True
+"""A check that delivers over HTTP (``segpendo check``, ``segpendo.check(url)``, ``run_check``) runs under seeded
+faults of the fake Pendo server and seeded re-deliveries of Segment's, as production has them: a system that
+acknowledges Segment and then loses the event fails; a correct one (it answers Segment with an error, or retries
+Pendo itself, and recognises a re-delivered ``messageId``) passes. Off: ``--no-faults``,
+``--segpendo-faults=off``, ``@pytest.mark.segpendo(faults=False)``, ``run_check(faults=False)``."""
+FAULT_RATE = 0.01
+"""Probability that a Pendo API request (track, metadata, segmentio) gets a random fault: a 429 with
+``Retry-After``, a 500 or a 503 (a third each), not processed."""
+FAULT_FIRST = 8
+"""Besides the random ones, each API route gets one fault for sure, at a seeded one of its first this-many requests
+(a low rate alone can miss a route in a 200-event check)."""
+RETRY_AFTER = 1
+"""Seconds the ``Retry-After`` of an injected 429 asks for."""
+SLOW_RATE = 0.0001
+"""Probability that a Pendo API request is answered late (``SLOW_MS``) after Pendo processed it: a client that
+gives up waiting and sends it again makes a duplicate no correct system avoids (reported apart, not failing).
+Rare, because each one costs the check a client's timeout: at one in 10,000 requests a slow answer adds about a
+third to a long replay's time on average (a request costs a relay ~1.6 ms here) and hits a 200-event check
+about once in 70; a test that wants one every time adds a rule (``{"route": "track", "delay_ms": 5500,
+"phase": "after", "nth": 3}``)."""
+SLOW_MS = 5500
+"""How late a slow answer comes: past Segment's 5-second webhook timeout and a relay's own timeout to Pendo."""
+REDELIVER = 0.01
+"""Rate of Segment's re-deliveries of an event the system already acknowledged (same ``messageId``: Segment
+delivers at least once); a check re-delivers at least one track event."""
+CHECK_BACKOFF = 0.01
+"""Seconds a check's delivery waits before its first retry (doubled each time): Segment's back-off, compressed."""
+CHECK_MAX_RETRY_AFTER = 0.05
+"""The longest wait a check's delivery grants a ``Retry-After`` (compressed; which answers are retried never
+changes)."""
+
+# -- failing fast -------------------------------------------------------------------------------------------------
+FAIL_FAST_REFUSED = 20
+"""A check stops when the last this-many Pendo requests were all refused, for one reason per route (wrong keys, a
+wrong path): nothing later would pass."""
+FAIL_FAST_FAILED = 10
+"""A check stops when the last this-many requests to the system under test all failed after their retries."""
+FAIL_FAST_SILENCE = 10.0
+"""A check stops when the system under test acknowledged nothing for this many seconds while its failed attempts
+accumulated."""
+
 # -- waiting for what the system sends ----------------------------------------------------------------------------
 SETTLE = 10.0
 """Seconds a check waits at most for Pendo traffic to settle."""
 QUIET = 0.2
 """Pendo traffic has settled when no request came for this many seconds."""
+CLOCK_PUSH = 0.1
+"""Seconds between two updates of the clock of a fake Pendo server in another process (``segpendo serve``) while a
+check or ``segpendo send --pendo URL`` delivers: the traffic's own time, as a local fake follows it."""
 
 # -- the fakes ----------------------------------------------------------------------------------------------------
 HOST = "127.0.0.1"
 """Address the fakes listen on."""
 PORT = 0
 """Port of a fake: 0 is any free port."""
+KEY_ENV = {
+    "api_key": "SEGPENDO_API_KEY",
+    "integration_key": "SEGPENDO_INTEGRATION_KEY",
+    "track_secret": "SEGPENDO_TRACK_SECRET",
+    "write_key": "SEGPENDO_WRITE_KEY",
+    "secret": "SEGPENDO_SECRET",
+}
+"""The environment variable of each key (and of the webhook's shared secret), read when no option gives it: what a
+``reproduce:`` line names instead of printing a secret."""
 KEY_BYTES = 16
 """Random bytes of each key the pytest plugin's fakes require when none is configured (``secrets.token_hex``)."""
 AGE_LIMIT_DAYS = 7.0

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pytest
 
 from . import defaults
-from .options import _CONFIG_KEY, _FAKES_KEY, _REPORTS_KEY, KEY_NAMES, MARKER_ARGS, SegpendoConfig
+from .options import _CONFIG_KEY, _FAKES_KEY, _HTML_KEY, _REPORTS_KEY, ENV_KEYS, KEY_NAMES, MARKER_ARGS, SegpendoConfig
 
 if TYPE_CHECKING:
+    from .conformance import CheckResult
     from .delivery import DeliveryReport
     from .fakes.pendo import FakePendo
     from .fakes.segment import FakeSegment
@@ -234,6 +235,17 @@ def _marker_args(request: pytest.FixtureRequest) -> dict[str, Any]:
 
         if args["view"] not in VIEWS:
             _bad_marker(f"unknown view {args['view']!r} (choose from {', '.join(VIEWS)})")
+    if "faults" in args:
+        faults = args["faults"]
+        if not isinstance(faults, bool):
+            if not isinstance(faults, (list, tuple)):
+                _bad_marker(f"faults= takes True, False or a list of fault rules (got {type(faults).__name__})")
+            from .conformance import valid_fault_rules
+
+            try:
+                args["faults"] = valid_fault_rules(list(faults))
+            except ValueError as exc:
+                _bad_marker(f"faults: {exc}")
     if "keys" in args:
         keys = args["keys"]
         if not isinstance(keys, Mapping):
@@ -292,32 +304,39 @@ def _traffic_factory(c: SegpendoConfig) -> TrafficFactory:
 
 
 class TrafficTime:
-    """The fake Pendo server's clock during a ``segpendo`` test: the time of the latest event of the traffic the
-    test generated (``segpendo.events``, ``segpendo.traffic()``), as if it were sent on its own day; the wall
-    clock until the test generates any. (Generated traffic is dated in the past, and Pendo drops Track Events more
-    than 7 days old.) A check that delivers traffic judges by that traffic's own clock while it sends."""
+    """The fake Pendo server's clock during a ``segpendo`` test: the time of the EARLIEST event of the traffic the
+    test generated (``segpendo.events``, ``segpendo.traffic()``), as if the traffic were sent on its first day; the
+    wall clock until the test generates any.
+
+    Why the earliest: generated traffic is dated in the past and spans days to weeks, and Pendo drops Track Events
+    more than 7 days old. A test that makes its system send the traffic itself (``check()`` without a system)
+    sends it in one go, so any one clock judges all of it: at the latest event, the events of the first weeks would
+    be "too old" and dropped although a system sending them on their day does nothing wrong; at the earliest,
+    none of them is, and an event older than the traffic by more than 7 days (a relay that writes seconds, or
+    shifts dates back) still is. A check that delivers the traffic itself follows it instead
+    (:class:`~pytest_segpendo.delivery.TrafficClock`)."""
 
     kind = "traffic"
 
     def __init__(self) -> None:
-        self.latest: int | None = None
+        self.earliest: int | None = None
 
     def saw(self, events: Sequence[Any]) -> None:
         from .events import timestamp_ms
 
         stamps = [t for e in events if isinstance(e, dict) and (t := timestamp_ms(e.get("timestamp"))) is not None]
-        if stamps and (self.latest is None or max(stamps) > self.latest):
-            self.latest = max(stamps)
+        if stamps and (self.earliest is None or min(stamps) < self.earliest):
+            self.earliest = min(stamps)
 
     def now_ms(self) -> int:
-        if self.latest is not None:
-            return self.latest
+        if self.earliest is not None:
+            return self.earliest
         import time
 
         return time.time_ns() // 1_000_000
 
     def __repr__(self) -> str:
-        return f"TrafficTime({self.latest})"
+        return f"TrafficTime({self.earliest})"
 
 
 # The class of observed() results, made on first use (it imports verify), per Observed class: a module imported
@@ -371,6 +390,7 @@ class Segpendo:
     _events: list[dict[str, Any]] | None = None
     reports: list[DiffReport] = field(default_factory=list)
     delivery: DeliveryReport | None = None  # the last check's delivery report
+    result: CheckResult | None = None  # the last check's whole result (stopped early? which faults?)
 
     def __repr__(self) -> str:
         return f"<segpendo profile={self.profile} seed={self.seed} pendo={self.pendo_server.url}>"
@@ -522,9 +542,35 @@ class Segpendo:
         return bound
 
     def reproduce(self) -> str:
-        nodeid = self.request.node.nodeid
-        seeded = "" if "seed" in self.marker else f" --segpendo-seed {self.config.seed}"
-        return f"pytest '{nodeid}'{seeded}"
+        """The command that reruns this test with the same traffic, profile, view, bad days and keys: what the
+        test's marker does not set already, keys as environment variables (never printed)."""
+        import json
+        import shlex
+
+        c, marked = self.config, self.marker
+        parts = ["pytest", "'" + self.request.node.nodeid.replace("'", "'\\''") + "'"]
+        if "seed" not in marked:
+            parts.append(f"--segpendo-seed {c.seed}")
+        if "count" not in marked:
+            parts.append(f"--segpendo-count {c.count}")
+        if "scenario" not in marked and "mix" not in marked:
+            if c.mix:
+                parts.append("--segpendo-mix " + ",".join(f"{k}={v}" for k, v in c.mix.items()))
+            else:
+                parts.append(f"--segpendo-scenario {c.scenario}")
+        if "locale" not in marked and c.locale != defaults.LOCALE:
+            parts.append(f"--segpendo-locale {c.locale}")
+        if "profile" not in marked:
+            parts.append(f"--segpendo-profile {c.profile}")
+        if "view" not in marked and c.view:
+            parts.append(f"--segpendo-view {c.view}")
+        if "faults" not in marked and c.faults is not True:
+            rules = "off" if c.faults is False else json.dumps(list(c.faults), separators=(",", ":"))
+            parts.append(f"--segpendo-faults {shlex.quote(rules)}")
+        for name in KEY_NAMES:
+            if getattr(c, name):
+                parts.append(f'--segpendo-{name.replace("_", "-")} "${ENV_KEYS[name]}"')
+        return " ".join(parts)
 
     def check(
         self,
@@ -542,13 +588,18 @@ class Segpendo:
         limit: int | None = None,
         quiet: float | None = None,
         settle_timeout: float | None = None,
+        faults: bool | Sequence[Mapping[str, Any]] | None = None,
         **delivery: Any,
     ) -> DiffReport:
         """Send the traffic to ``sut`` and assert that Pendo got what the profile says; returns the report.
 
         ``delivery`` keywords go to :func:`~pytest_segpendo.delivery.deliver` (``secret``, ``batch_size``,
-        ``headers``, ``concurrency``...); via ``segmentio`` and ``tracking-api`` the test's keys are sent unless
-        given. With ``sut=None`` nothing is sent: the test has made its system send.
+        ``headers``, ``concurrency``, ``redeliver``...); via ``segmentio`` and ``tracking-api`` the test's keys are
+        sent unless given. With ``sut=None`` nothing is sent: the test has made its system send.
+
+        ``faults``: the bad days the check runs under when it delivers to a URL (default: the marker's
+        ``faults=``, else ``--segpendo-faults``, else on: seeded Pendo faults and Segment re-deliveries, see
+        ``docs/pytest.md``); False for none, or a list of fault rules to add instead of the default ones.
         """
         __tracebackhide__ = True
         report = self.verify(
@@ -565,11 +616,14 @@ class Segpendo:
             limit=limit,
             quiet=quiet,
             settle_timeout=settle_timeout,
+            faults=faults,
             **delivery,
         )
         self.request.node.stash[_REPORTS_KEY][-1]["asserted"] = True  # this check decides the test
         if not report.conforms:
-            pytest.fail(report.format(), pytrace=False)
+            stopped = self.result.stopped if self.result is not None else None
+            text = report.format()
+            pytest.fail(f"segpendo: stopped early: {stopped}\n{text}" if stopped else text, pytrace=False)
         return report
 
     def verify(
@@ -588,6 +642,7 @@ class Segpendo:
         limit: int | None = None,
         quiet: float | None = None,
         settle_timeout: float | None = None,
+        faults: bool | Sequence[Mapping[str, Any]] | None = None,
         **delivery: Any,
     ) -> DiffReport:
         """:meth:`check`, without failing the test: the same arguments; returns the report."""
@@ -605,6 +660,15 @@ class Segpendo:
             },
             profile,
         )
+        sending = self._delivery(sut, via, delivery)
+        recorder = None
+        if self.config.html:
+            from .delivery import Observers
+            from .html import TimelineRecorder
+
+            recorder = TimelineRecorder(chosen)
+            given = sending.get("observer")
+            sending["observer"] = recorder if given is None else Observers(given, recorder)
         result = run_check(
             chosen,
             sut,
@@ -615,7 +679,7 @@ class Segpendo:
             mapping=self.marker.get("mapping") if mapping is None else mapping,
             options=options,
             overrides=overrides,
-            delivery_options=self._delivery(sut, via, delivery),
+            delivery_options=sending,
             quiet=self.config.quiet if quiet is None else quiet,
             settle_timeout=self.config.settle if settle_timeout is None else settle_timeout,
             seed=self.config.seed,
@@ -623,10 +687,39 @@ class Segpendo:
             adjust_expected=self._adjust(profile),
             normalise_observed=self._normalise(profile),
             traffic_clock=self.clock is not None,
+            faults=self._faults(faults),
         )
         self.delivery = result.delivery
+        self.result = result
         self._record(result.report)
+        if recorder is not None:
+            self._html(result, chosen, recorder.marks)
         return result.report
+
+    def _faults(self, given: bool | Sequence[Mapping[str, Any]] | None) -> bool | Sequence[Mapping[str, Any]]:
+        """The check's bad days: the call's, else the marker's, else the run's (``--segpendo-faults``)."""
+        if given is not None:
+            return given
+        if "faults" in self.marker:
+            return self.marker["faults"]  # type: ignore[no-any-return]
+        faults = self.config.faults
+        return list(faults) if isinstance(faults, tuple) else faults
+
+    def _html(self, result: CheckResult, events: Sequence[Any], marks: Sequence[Mapping[str, Any]]) -> None:
+        """This check as a run document of the run's HTML report (``--segpendo-html``): it travels on the test's
+        report, like the JSON ones."""
+        from .html import run_document
+
+        node = self.request.node
+        found = node.stash.setdefault(_HTML_KEY, [])
+        title = node.nodeid if not found else f"{node.nodeid} (check {len(found) + 1})"
+        doc = run_document(result, pendo=self.pendo, events=events, marks=marks, title=title, nodeid=node.nodeid)
+        if result.stopped:
+            doc["notes"] = [
+                f"stopped early: {result.stopped}",
+                *[n for n in doc.get("notes", []) if "stopped" not in n],
+            ]
+        found.append(doc)
 
     def settle(self, quiet: float | None = None, timeout: float | None = None) -> bool:
         """Wait until the fake Pendo server has had no request for ``quiet`` seconds (bounded by ``timeout``)."""

@@ -14,13 +14,34 @@ import pytest
 
 from . import defaults
 
-__all__ = ["KEY_NAMES", "MARKER_ARGS", "OPTIONS", "SegpendoConfig", "add_options", "config_from_pytest"]
+__all__ = [
+    "ENV_KEYS",
+    "KEY_NAMES",
+    "MARKER_ARGS",
+    "OPTIONS",
+    "SegpendoConfig",
+    "add_options",
+    "config_from_pytest",
+    "parse_faults",
+]
 
 KEY_NAMES = ("api_key", "integration_key", "track_secret", "write_key")
 """The keys the fakes require: the Pendo app's API key, the Metadata API integration key, the Track Event shared
 secret (all three on the fake Pendo server) and the Segment write key (the fake Segment API)."""
 
-MARKER_ARGS = ("profile", "scenario", "seed", "count", "settings", "mix", "locale", "view", "mapping", "keys")
+MARKER_ARGS = (
+    "profile",
+    "scenario",
+    "seed",
+    "count",
+    "settings",
+    "mix",
+    "locale",
+    "view",
+    "mapping",
+    "keys",
+    "faults",
+)
 """The keyword arguments of ``@pytest.mark.segpendo``."""
 
 
@@ -29,7 +50,9 @@ class SegpendoConfig:
     """The run's configuration, from command-line options, then ini options, then :mod:`~pytest_segpendo.defaults`.
 
     (Not to be confused with a destination's *settings*, the marker's ``settings=``, which configure a profile.)
-    A key left None is made up for the session (``segpendo_keys``).
+    A key left None is made up for the session (``segpendo_keys``). ``faults``: True for the default bad days
+    (``pytest_segpendo.conformance.default_faults`` and Segment's re-deliveries), False for none, or a tuple of
+    fault rules to add instead of the default ones. ``html``: the run's HTML report file.
     """
 
     seed: int = defaults.SEED
@@ -49,15 +72,28 @@ class SegpendoConfig:
     integration_key: str | None = None
     track_secret: str | None = None
     write_key: str | None = None
+    faults: bool | tuple[dict[str, Any], ...] = defaults.FAULTS
+    html: str | None = None
 
     def describe(self) -> str:
-        """The line of the session header: what reproduces the run's traffic."""
+        """The line of the session header: what reproduces the run's traffic, and the bad days it runs under."""
         kind = ",".join(f"{k}={v}" for k, v in self.mix.items()) if self.mix else self.scenario
-        return f"seed={self.seed} scenario={kind} count={self.count} locale={self.locale} profile={self.profile}"
+        bad = "on" if self.faults is True else "off" if self.faults is False else f"{len(self.faults)} rules"
+        return (
+            f"seed={self.seed} scenario={kind} count={self.count} locale={self.locale} profile={self.profile} "
+            f"faults={bad}"
+        )
 
     def as_json(self) -> dict[str, Any]:
         """The configuration as the run's JSON report holds it (keys left out: they are secrets)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in KEY_NAMES and f.name != "report"}
+        out = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in KEY_NAMES and f.name not in ("report", "html")
+        }
+        if isinstance(self.faults, tuple):
+            out["faults"] = list(self.faults)
+        return out
 
 
 class Option(NamedTuple):
@@ -110,7 +146,18 @@ OPTIONS: tuple[Option, ...] = (
         "track_secret", str, "K", "the Track Event secret the fake Pendo server requires (default: random per session)"
     ),
     Option("write_key", str, "K", "the write key the fake Segment API requires (default: random per session)"),
+    Option(
+        "faults",
+        str,
+        "on|off|RULES",
+        "the bad days checks run under: on (default: seeded Pendo faults and Segment re-deliveries), off, or fault "
+        "rules to use instead, as a JSON list or a JSON file",
+    ),
+    Option("html", str, "FILE", "write every conformance check of the run to this HTML report"),
 )
+
+ENV_KEYS = {name: defaults.KEY_ENV[name] for name in KEY_NAMES}
+"""The environment variable of each key, read when no option gives it (``defaults.KEY_ENV``)."""
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -165,14 +212,33 @@ def _checked(name: str, value: Any, source: str) -> Any:
             raise pytest.UsageError(f"{source}: {exc}") from None
     elif name in KEY_NAMES and not value.strip():
         raise pytest.UsageError(f"{source}: a key must not be empty (leave it out for a random one)")
+    elif name == "faults":
+        try:
+            return parse_faults(value)
+        except ValueError as exc:
+            raise pytest.UsageError(f"{source}: {exc}") from None
     return value
 
 
+def parse_faults(value: str) -> bool | tuple[dict[str, Any], ...]:
+    """``on``/``off``, a JSON list of fault rules, or a JSON file holding one
+    (:func:`pytest_segpendo.conformance.parse_faults`)."""
+    from .conformance import parse_faults as parsed
+
+    found = parsed(value)
+    return found if isinstance(found, bool) else tuple(found)
+
+
 def config_from_pytest(config: pytest.Config) -> SegpendoConfig:
-    """Resolve and check the run's configuration; a bad value is a :class:`pytest.UsageError`."""
+    """Resolve and check the run's configuration (options, then ini, then for keys the environment: ``ENV_KEYS``);
+    a bad value is a :class:`pytest.UsageError`."""
+    import os
+
     values: dict[str, Any] = {}
     for option in OPTIONS:
         found = _given(config, option)
+        if found is None and option.name in ENV_KEYS and os.environ.get(ENV_KEYS[option.name], "").strip():
+            found = (os.environ[ENV_KEYS[option.name]], f"environment variable {ENV_KEYS[option.name]}")
         if found is not None:
             values[option.name] = _checked(option.name, *found)
     return replace(SegpendoConfig(), **values)
@@ -183,6 +249,7 @@ _CONFIG_KEY = pytest.StashKey[SegpendoConfig]()
 _FAKES_KEY = pytest.StashKey[list[Any]]()
 _REPORTS_KEY = pytest.StashKey[list[dict[str, Any]]]()
 _COLLECTOR_KEY = pytest.StashKey[Any]()
+_HTML_KEY = pytest.StashKey[list[dict[str, Any]]]()
 
 _DEPRECATED = {"SegpendoSettings": "SegpendoConfig", "settings_from_config": "config_from_pytest"}
 

@@ -32,8 +32,17 @@ from .fixtures import (  # noqa: F401 - fixtures are found in the plugin module'
     segpendo_settings,
     segpendo_traffic,
 )
-from .options import _COLLECTOR_KEY, _CONFIG_KEY, _FAKES_KEY, _REPORTS_KEY, MARKER_ARGS, SegpendoConfig, add_options
-from .runreport import Collector, terminal_summary, write_run_report
+from .options import (
+    _COLLECTOR_KEY,
+    _CONFIG_KEY,
+    _FAKES_KEY,
+    _HTML_KEY,
+    _REPORTS_KEY,
+    MARKER_ARGS,
+    SegpendoConfig,
+    add_options,
+)
+from .runreport import Collector, terminal_summary, write_html_report, write_run_report
 
 __all__ = ["Segpendo", "SegpendoConfig", "SegpendoKeys", "TrafficFactory"]
 
@@ -51,8 +60,9 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     from .options import config_from_pytest
 
-    config.stash[_CONFIG_KEY] = config_from_pytest(config)
-    collector = Collector(config)
+    run = config_from_pytest(config)
+    config.stash[_CONFIG_KEY] = run
+    collector = Collector(config, run.html)
     config.stash[_COLLECTOR_KEY] = collector
     config.pluginmanager.register(collector, "segpendo-collector")
     config.addinivalue_line(
@@ -93,6 +103,9 @@ def pytest_runtest_makereport(
         found = item.stash.get(_REPORTS_KEY, None)
         if found:
             setattr(report, "segpendo", found)  # noqa: B010 - a plain attribute: xdist serialises it with the report
+        docs = item.stash.get(_HTML_KEY, None)
+        if docs:
+            setattr(report, "segpendo_html", docs)  # noqa: B010 - the HTML report's run documents, likewise
     return report
 
 
@@ -125,9 +138,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     run = config.stash.get(_CONFIG_KEY, None)
     collector = config.stash.get(_COLLECTOR_KEY, None)
-    if run is None or not run.report or collector is None or hasattr(config, "workerinput"):
+    if run is None or collector is None or hasattr(config, "workerinput"):
         return
-    write_run_report(Path(run.report), collector.tests, run)
+    if run.report:
+        write_run_report(Path(run.report), collector.tests, run)
+    if run.html:
+        write_html_report(Path(run.html), collector.html_runs, run)
 
 
 def __getattr__(name: str) -> Any:

@@ -1,9 +1,12 @@
 """The run's conformance reports: collected from the test reports (in the xdist controller too), summed up on the
-terminal, and written as one JSON file (``--segpendo-report``)."""
+terminal, written as one JSON file (``--segpendo-report``) and one HTML file (``--segpendo-html``), and shown in
+pytest-html's results table when pytest-html is installed."""
 
 from __future__ import annotations
 
+import html
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,20 +15,102 @@ import pytest
 
 from .options import SegpendoConfig
 
-__all__ = ["Collector", "terminal_summary", "write_run_report"]
+__all__ = ["Collector", "summary_text", "terminal_summary", "write_html_report", "write_run_report"]
 
 
 class Collector:
-    """Collects the conformance reports carried by test reports (in the controller under xdist)."""
+    """Collects the conformance reports carried by test reports (in the controller under xdist): the JSON ones of
+    every check, and the HTML report's run documents when ``--segpendo-html`` is given."""
 
-    def __init__(self, config: pytest.Config):
+    def __init__(self, config: pytest.Config, html_path: str | None = None):
         self.config = config
         self.tests: list[tuple[str, str, list[dict[str, Any]]]] = []
+        self.html_path = html_path
+        self.html_runs: list[dict[str, Any]] = []
 
+    @pytest.hookimpl(tryfirst=True)  # before pytest-html reads the report's extras and builds its row
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
         found = getattr(report, "segpendo", None)
-        if found and report.when == "call":
+        if found:
             self.tests.append((report.nodeid, report.outcome, found))
+        docs = getattr(report, "segpendo_html", None)
+        if not docs or self.html_path is None:
+            return
+        first = len(self.html_runs)
+        for doc in docs:
+            self.html_runs.append({**doc, "outcome": report.outcome})
+        setattr(report, "segpendo_html_runs", [first + i for i in range(len(docs))])  # noqa: B010
+        target = self._link(first)
+        if target is not None:
+            extras = list(getattr(report, "extras", []) or [])
+            extras.append(
+                {
+                    "name": "segpendo report",
+                    "format_type": "url",
+                    "content": target,
+                    "mime_type": None,
+                    "extension": None,
+                }
+            )
+            setattr(report, "extras", extras)  # noqa: B010
+
+    # pytest-html (when installed): a column with each test's conformance summary, linking to the HTML report
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_header(self, cells: list[str]) -> None:
+        cells.insert(2, '<th class="col-segpendo">segpendo</th>')
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
+        cells.insert(2, html_cell(report, self))
+
+    def _link(self, index: int) -> str | None:
+        """The link from pytest-html's report (``--html``) to this check's part of ours."""
+        if self.html_path is None:
+            return None
+        theirs = getattr(self.config.option, "htmlpath", None)
+        ours = os.path.abspath(self.html_path)
+        base = os.path.dirname(os.path.abspath(theirs)) if theirs else os.getcwd()
+        return f"{Path(os.path.relpath(ours, base)).as_posix()}#run-{index}"
+
+
+def summary_text(reports: Sequence[dict[str, Any]]) -> str:
+    """One line per conformance report of a test: its verdict and counts (``conforms 90/90``)."""
+    lines = []
+    for r in reports:
+        s = r["summary"]
+        counts = ", ".join(
+            f"{k} {s[k]:,}"
+            for k in ("missing", "unexpected", "changed", "duplicated", "rejected", "dropped")
+            if s.get(k)
+        )
+        verdict = "conforms" if r["conforms"] else "differs"
+        lines.append(f"{verdict} {r['matched']:,}/{r['expected']:,}" + (f": {counts}" if counts else ""))
+    return "; ".join(lines)
+
+
+def html_cell(report: Any, collector: Collector | None) -> str:
+    """pytest-html's cell of a test: its conformance summary, linking to its part of the run's HTML report."""
+    found = getattr(report, "segpendo", None) if getattr(report, "when", "call") == "call" else None
+    if not found:
+        return '<td class="col-segpendo"></td>'
+    text = html.escape(summary_text(found))
+    runs = getattr(report, "segpendo_html_runs", None)
+    link = collector._link(runs[0]) if collector is not None and runs else None
+    if link:
+        text = f'<a href="{html.escape(link, quote=True)}">{text}</a>'
+    return f'<td class="col-segpendo">{text}</td>'
+
+
+def write_html_report(path: Path, runs: Sequence[dict[str, Any]], config: SegpendoConfig) -> Path | None:
+    """The run's HTML report: every check of the run, with a table of the checks (None when no test checked)."""
+    if not runs:
+        return None
+    from .html import write_html
+
+    title = f"segpendo: {len(runs):,} conformance check{'s' if len(runs) != 1 else ''} ({config.describe()})"
+    return write_html(path, list(runs), title=title)
 
 
 def terminal_summary(terminalreporter: Any, collector: Collector | None) -> None:

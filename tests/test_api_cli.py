@@ -203,17 +203,23 @@ def test_check_generates_the_plugins_count_and_takes_mix_and_locale(tmp_path: Pa
             "de_DE",
             "--count",
             "60",
+            "--seed",
+            "1",  # other traffic: the relay does not forward again the messageIds it forwarded
             "--report",
             str(tmp_path / "r.json"),
         )
     assert plain.returncode == 0, plain.stdout + plain.stderr
     assert plain.stdout.startswith(f"{defaults.COUNT} events to {url} via webhook")
     reproduce = json.loads((tmp_path / "plain.json").read_text())["reproduce"]
-    assert reproduce.endswith(f"--seed {defaults.SEED} --count {defaults.COUNT} --scenario {defaults.SCENARIO}")
+    assert f" --seed {defaults.SEED} --count {defaults.COUNT} --scenario {defaults.SCENARIO} " in reproduce
+    assert reproduce.endswith(
+        '--secret "$SEGPENDO_SECRET" --integration-key "$SEGPENDO_INTEGRATION_KEY" --track-secret '
+        '"$SEGPENDO_TRACK_SECRET"'
+    ), "keys are named by their environment variables, never printed"
     assert mixed.returncode == 0, mixed.stdout + mixed.stderr
     assert mixed.stdout.startswith(f"60 events to {url}")
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["reproduce"].endswith("--seed 0 --count 60 --mix saas=1,mobile=1 --locale de_DE")
+    assert " --seed 1 --count 60 --mix saas=1,mobile=1 --locale de_DE " in report["reproduce"]
     assert report["delivery"]["acknowledged"] == 60
     assert (
         run("check", "--sut", "http://x", "--pendo-port", "0", "--mix", "saas=1", "--scenario", "edge").returncode == 2

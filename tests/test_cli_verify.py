@@ -172,7 +172,12 @@ def node() -> str:
     return path
 
 
-def test_check_a_relay_written_in_node_conforms(node: str, tmp_path: Path) -> None:
+def test_check_a_relay_written_in_node_conforms_on_a_good_day_and_is_caught_on_a_bad_one(
+    node: str, tmp_path: Path
+) -> None:
+    """examples/node-relay/relay.js conforms on a good day (--no-faults); on the default check's bad day, a relay
+    that takes Pendo's 429 for a refusal (answering Segment 200) or forwards a re-delivered event again is caught,
+    with the cause in the first lines."""
     port = free_port()
     env = {
         "PENDO_URL": f"http://127.0.0.1:{port}",
@@ -181,36 +186,31 @@ def test_check_a_relay_written_in_node_conforms(node: str, tmp_path: Path) -> No
         "SEGMENT_SHARED_SECRET": "wh",
     }
     report = tmp_path / "report.json"
+    common = ["--sut", "", "--via", "webhook", "--profile", "track-api+metadata", "--pendo-port", str(port)]
+    common += ["--secret", "wh", *KEYS, "--seed", "3", "--count", "400", "--scenario", "saas"]
     with process([node, str(ROOT / "examples" / "node-relay" / "relay.js")], env) as relay:
-        done = run_check(
-            "--sut",
-            relay,
-            "--via",
-            "webhook",
-            "--profile",
-            "track-api+metadata",
-            "--pendo-port",
-            str(port),
-            "--secret",
-            "wh",
-            *KEYS,
-            "--seed",
-            "3",
-            "--count",
-            "400",
-            "--scenario",
-            "saas",
-            "--report",
-            str(report),
-        )
-    assert done.returncode == 0, done.stdout + done.stderr
-    lines = done.stdout.splitlines()
+        common[1] = relay
+        good = run_check(*common, "--no-faults", "--report", str(report))
+        bad = run_check(*common)
+    assert good.returncode == 0, good.stdout + good.stderr
+    lines = good.stdout.splitlines()
     assert lines[0].startswith(
         f"400 events to {relay} via webhook in 400 requests: 400 acknowledged, 0 retries, 0 failed"
     )
     assert lines[1].startswith("segpendo: conforms (profile track-api+metadata, state view): ")
     data = json.loads(report.read_text())
     assert data["conforms"] is True and data["delivery"]["acknowledged"] == 400 and data["seed"] == 3
+    assert data["reproduce"].endswith(
+        "--no-faults " + '--secret "$SEGPENDO_SECRET" --integration-key '
+        '"$SEGPENDO_INTEGRATION_KEY" --track-secret "$SEGPENDO_TRACK_SECRET"'
+    )
+    first = "\n".join(bad.stdout.splitlines()[:12])
+    assert "re-delivered" in first and "faults injected by the test x" in first, first
+    if bad.returncode != 0:  # the relay as it was: 429 taken for a refusal, no memory of messageIds
+        assert bad.returncode == 1, bad.stdout + bad.stderr
+        assert "acknowledged to Segment, lost after Pendo answered 429 at request #" in first or (
+            "duplicated track" in first
+        ), first
 
 
 def test_check_finds_the_bug_of_a_relay_in_another_process(tmp_path: Path) -> None:
@@ -244,12 +244,15 @@ def test_check_finds_the_bug_of_a_relay_in_another_process(tmp_path: Path) -> No
     out = done.stdout.splitlines()
     assert out[1].startswith("segpendo: Pendo did not get what was expected (profile track-api+metadata, state view): ")
     assert "missing" not in out[1] and "unexpected" not in out[1], "every track is there, without its account"
-    assert out[2:4] == ["  fields that differ most:", out[3]] and out[3].startswith("    track accountId: ")
+    assert out[2:4] == ["  root causes (what explains the rest):", out[3]]
+    assert out[3].startswith("    faults injected by the test x"), "the check ran on a bad day: the relay coped"
+    most = out.index("  fields that differ most:")
+    assert out[most + 1].startswith("    track accountId: ")
     assert any(line.startswith('      accountId: expected "') and line.endswith(", got null") for line in out)
     assert (
         out[-1]
         == f"reproduce: segpendo check --sut {relay} --via webhook --profile track-api+metadata --pendo-port {port} "
-        f"--events {events}"
+        f'--events {events} --integration-key "$SEGPENDO_INTEGRATION_KEY" --track-secret "$SEGPENDO_TRACK_SECRET"'
     )
 
 
@@ -294,7 +297,8 @@ def test_check_with_the_pendo_port_taken_is_a_usage_error() -> None:
         ),
         (
             ["--profile", "track-api", "--events", "x.jsonl", "--seed", "1"],
-            "segpendo check: give --events FILE, or --seed/--count/--scenario/--mix to generate traffic, not both",
+            "segpendo check: give --events FILE, or --seed/--count/--scenario/--mix/--start to generate traffic, not "
+            "both",
         ),
         (["--profile", "track-api", "--events", "nowhere.jsonl"], "segpendo check: cannot read nowhere.jsonl"),
     ],

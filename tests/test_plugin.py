@@ -47,8 +47,12 @@ def test_help_of_a_plain_pytest_shows_the_option_group(tmp_path) -> None:
 def test_header_shows_the_settings_that_reproduce_the_run(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x(): pass")
     result = pytester.runpytest("--segpendo-seed", "77", "--segpendo-locale", "de_DE")
-    result.stdout.fnmatch_lines(["segpendo: seed=77 scenario=saas count=200 locale=de_DE profile=track-api+metadata"])
+    result.stdout.fnmatch_lines(
+        ["segpendo: seed=77 scenario=saas count=200 locale=de_DE profile=track-api+metadata faults=on"]
+    )
     result.assert_outcomes(passed=1)
+    result = pytester.runpytest("--segpendo-faults", "off")
+    result.stdout.fnmatch_lines(["segpendo: seed=0 * faults=off"])
 
 
 def test_traffic_fixture_uses_the_options(pytester: pytest.Pytester) -> None:
@@ -92,7 +96,7 @@ def test_ini_options_apply_and_command_line_wins(pytester: pytest.Pytester) -> N
     )
     result = pytester.runpytest()
     result.stdout.fnmatch_lines(
-        ["segpendo: seed=9 scenario=saas=1,anonymous=1 count=30 locale=en_US profile=track-api+metadata"]
+        ["segpendo: seed=9 scenario=saas=1,anonymous=1 count=30 locale=en_US profile=track-api+metadata faults=on"]
     )
     result.assert_outcomes(passed=1)
     result = pytester.runpytest("--segpendo-seed", "10")

@@ -71,6 +71,8 @@ def test_a_broken_relay_fails_with_the_report_and_how_to_reproduce(relay_conftes
         [
             "segpendo: Pendo did not get what was expected (profile track-api+metadata, state view): * changed; * "
             "expected records matched",
+            "  root causes (what explains the rest):",
+            "    faults injected by the test x*",
             "  fields that differ most:",
             '    track accountId: * records (e.g. expected "*", got null)',
             '  changed track "*" (visitor "*", account "*"*):',
@@ -78,7 +80,8 @@ def test_a_broken_relay_fails_with_the_report_and_how_to_reproduce(relay_conftes
             "  ... and * more differences (the JSON report lists them all)",
             "summary: missing 0; unexpected 0; changed * (track *); duplicated 0; rejected 0; *",
             "reproduce: pytest "
-            "'test_a_broken_relay_fails_with_the_report_and_how_to_reproduce.py::test_relay[relay0]' --segpendo-seed 4",
+            "'test_a_broken_relay_fails_with_the_report_and_how_to_reproduce.py::test_relay[[]relay0[]]' "
+            "--segpendo-seed 4 --segpendo-count 200 --segpendo-scenario saas --segpendo-profile track-api+metadata",
         ]
     )
     result.stdout.fnmatch_lines(
@@ -106,7 +109,9 @@ def test_the_marker_chooses_profile_traffic_and_settings(pytester: pytest.Pytest
         class TestClass:
             @pytest.mark.segpendo(seed=2)
             def test_closest_marker_wins(self, segpendo):
-                assert segpendo.seed == 2 and segpendo.reproduce().endswith("test_closest_marker_wins'")
+                again = segpendo.reproduce()
+                assert segpendo.seed == 2 and "test_closest_marker_wins' --segpendo-count 200 " in again
+                assert "--segpendo-seed" not in again  # the marker sets it
 
             def test_class_marker(self, segpendo):
                 assert segpendo.seed == 1
@@ -125,7 +130,7 @@ def test_the_marker_chooses_profile_traffic_and_settings(pytester: pytest.Pytest
     result.stdout.fnmatch_lines(
         [
             "*@pytest.mark.segpendo: unknown argument 'colour' (use profile, scenario, seed, count, settings, mix, "
-            "locale, view, mapping, keys)",
+            "locale, view, mapping, keys, faults)",
             "*@pytest.mark.segpendo: unknown profile 'webactions' (choose from web-actions, classic, track-api, "
             "track-api+metadata)",
         ]

@@ -6,8 +6,9 @@ must name what the bug breaks.
 "The first lines": the first :data:`FIRST_LINES` lines of the failure message (the fixture), or of what the
 command prints (the CLI: the delivery line, then the report). A reader sees them without scrolling.
 
-Some bugs are only seen with defaults of the check that are still being built (``Bug.needs`` says which); their
-tests fail until then. The run ends with the bank's table (``conftest.py``).
+``Bug.needs`` says which default of the check each bug takes: hazardous traffic, the keys the fakes require, or
+the check's bad days (Pendo's faults and Segment's re-deliveries, on by default). The run ends with the bank's
+table (``conftest.py``).
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def test_the_default_cli_check_names_the_bug(
     assert named, f"{name}: the first {FIRST_LINES} lines do not match {bug.names!r}:\n{first_lines(out)}"
 
 
-# -- the two bugs whose default is still to come, caught with the option it will turn on -------------------------
+# -- the two bugs the bad days catch, caught on a harder day too ---------------------------------------------------
 
 
 @pytest.mark.parametrize("flask_relay", [("acks-then-drops",)], indirect=True)

@@ -13,7 +13,10 @@ from pytest_segpendo.relay import Relay
 
 @pytest.fixture
 def service(segpendo):
-    return SignupService(make_client("app-write-key", segpendo.segment.url))
+    """The app, its Segment client pointed at the fake Segment API with the write key the fake requires (made up
+    for the session: ``segpendo.keys``). With another key the fake would answer 200 and drop every event, as
+    Segment does."""
+    return SignupService(make_client(segpendo.keys.write_key, segpendo.segment.url))
 
 
 def run_the_app(service: SignupService) -> None:
@@ -69,5 +72,11 @@ def test_the_apps_calls_become_the_right_pendo_records(segpendo, service):
 @pytest.mark.segpendo(profile="track-api+metadata")
 def test_the_whole_chain_through_a_relay(segpendo, service):
     run_the_app(service)
-    with Relay(segpendo.pendo.url, track_secret="t", integration_key="k", secret="wh") as relay:
-        segpendo.check(relay.url, events=segpendo.segment.events(), via="webhook", secret="wh")
+    captured = segpendo.segment.events()
+    assert len(captured) == 10, "the app's calls were not captured: nothing would be checked"
+    keys = segpendo.keys  # the keys the fake Pendo server requires, made up for the session
+    with Relay(
+        segpendo.pendo.url, track_secret=keys.track_secret, integration_key=keys.integration_key, secret="wh"
+    ) as relay:
+        report = segpendo.check(relay.url, events=captured, via="webhook", secret="wh")
+    assert report.matched == report.expected_records == 7  # 2 visitors and 1 account (state view), 4 track events

@@ -1,6 +1,6 @@
 """The relay's conformance tests: what a team writes for its own Segment -> Pendo relay.
 
-The relay here is the toolkit's reference relay (``pytest_segpendo/relay.py``: signed Segment webhooks in,
+The relay here is the toolkit's reference relay (``pytest_segpendo.relay``: signed Segment webhooks in,
 Pendo Track Events and Metadata APIs out); the ``relay`` fixture in ``conftest.py`` is the one place to change
 for yours.
 """

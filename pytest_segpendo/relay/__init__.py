@@ -13,9 +13,11 @@ forwards each event to Pendo before it answers:
 
 Answers: ``200`` once Pendo accepted everything (or refused some of it with a 4xx: a retry would be refused
 again, so the refusals are listed in the answer's ``refused`` and the event is not retried); ``502`` when Pendo
-answered 5xx or could not be reached, so that Segment retries (events of a batch already forwarded are then
-forwarded again: delivery is at least once); ``401`` for a missing or wrong signature; ``400`` for a body that
-is not JSON; ``413`` over 1 MiB; ``405`` for methods other than POST, PUT and PATCH.
+answered 5xx or could not be reached, ``503`` when it answered 429, so that Segment retries; ``401`` for a
+missing or wrong signature; ``400`` for a body that is not JSON; ``413`` over 1 MiB; ``405`` for methods other
+than POST, PUT and PATCH. Segment delivers at least once: the relay remembers the ``messageId`` of the last
+100,000 events it forwarded (``remembered=``), and forwards none of them again (a retried batch skips the events
+it forwarded before its failure).
 
 >>> from pytest_segpendo.fakes import FakePendo
 >>> from pytest_segpendo.delivery import deliver

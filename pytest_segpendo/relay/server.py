@@ -11,7 +11,9 @@ import hashlib
 import hmac
 import json
 import math
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, NoReturn
@@ -23,9 +25,10 @@ from .bugs import BANK, BUGS, Hooks
 from .pendo import PendoClient, PendoUnavailable
 from .wire import MISSING, as_id, first_item, get, iso_ms
 
-__all__ = ["ACCOUNT_PATH", "MAX_BODY", "TRACK_PATH", "VISITOR_PATH", "Relay"]
+__all__ = ["ACCOUNT_PATH", "MAX_BODY", "REMEMBERED", "TRACK_PATH", "VISITOR_PATH", "Relay"]
 
 MAX_BODY = 1 << 20  # bytes of a webhook body
+REMEMBERED = 100_000  # messageIds of forwarded events kept to recognise Segment's re-deliveries
 
 TRACK_PATH = "/data/track"
 VISITOR_PATH = "/api/v1/metadata/visitor/custom/value?create=true"
@@ -63,7 +66,11 @@ class Relay:
     ``url``); ``track_secret`` is the app's Track Event shared secret, ``integration_key`` a write-enabled
     integration key; with ``secret`` (the webhook's shared secret) unsigned or badly signed webhooks are
     refused. ``bugs`` turns on bugs of :data:`~pytest_segpendo.relay.BUGS`. ``timeout`` bounds each request to
-    Pendo, in seconds.
+    Pendo, in seconds (under Segment's 5-second webhook timeout, so that Segment hears Pendo was slow).
+
+    Segment delivers at least once: the relay remembers the ``messageId`` of the last ``remembered`` events it
+    forwarded and does not forward one of them again (an event is remembered once Pendo took, or refused, all its
+    requests; one that failed is forwarded again when Segment retries it).
     """
 
     def __init__(
@@ -77,6 +84,7 @@ class Relay:
         host: str = "127.0.0.1",
         port: int = 0,
         timeout: float = 4.0,
+        remembered: int = REMEMBERED,
     ):
         chosen = tuple(dict.fromkeys((bugs,) if isinstance(bugs, str) else bugs))
         unknown = [name for name in chosen if name not in BANK]
@@ -92,6 +100,9 @@ class Relay:
         self._hooks = Hooks(BANK[name] for name in chosen)
         self._pendo = PendoClient(pendo_url, timeout)
         self._server = ServerThread(self._wsgi, host, port)
+        self.remembered = remembered
+        self._forwarded: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> Relay:
@@ -182,11 +193,33 @@ class Relay:
             return None
         return "X-Signature: does not match the body (wrong shared secret, or the body was changed)"
 
+    def _seen(self, event: Any) -> bool:
+        """Whether this event was forwarded already (a re-delivery of Segment's)."""
+        mid = event.get("messageId") if isinstance(event, dict) else None
+        if not isinstance(mid, str) or not mid:
+            return False
+        with self._lock:
+            return mid in self._forwarded
+
+    def _remember(self, event: Any) -> None:
+        mid = event.get("messageId") if isinstance(event, dict) else None
+        if not isinstance(mid, str) or not mid or self.remembered <= 0:
+            return
+        with self._lock:
+            self._forwarded[mid] = None
+            self._forwarded.move_to_end(mid)
+            while len(self._forwarded) > self.remembered:
+                self._forwarded.popitem(last=False)
+
     def _forward(self, events: Sequence[Any]) -> Response:
         forwarded = 0
         ignored = 0
+        again = 0
         refused: list[dict[str, Any]] = []
         for index, event in enumerate(events):
+            if self._seen(event):
+                again += 1  # Segment delivered it again: Pendo has it
+                continue
             calls = self.calls(event) if isinstance(event, dict) else []
             if not calls:
                 ignored += 1
@@ -198,14 +231,18 @@ class Relay:
                     return _answer(
                         502, {"error": f"Pendo could not be reached: {exc}", "event": index, "forwarded": forwarded}
                     )
-                if status >= 500:
-                    return _answer(502, {"error": f"Pendo answered {status}", "event": index, "forwarded": forwarded})
+                if status >= 500 or status == 429:  # Pendo is down or busy: Segment is asked to try again
+                    busy = {"error": f"Pendo answered {status}", "event": index, "forwarded": forwarded}
+                    return _answer(503 if status == 429 else 502, busy)
                 if status >= 400:
                     reason = text[:300].decode("utf-8", "replace")
                     refused.append({"event": index, "path": path.split("?")[0], "status": status, "reason": reason})
                 else:
                     forwarded += 1
+            self._remember(event)
         answer: dict[str, Any] = {"ok": True, "events": len(events), "forwarded": forwarded, "ignored": ignored}
+        if again:
+            answer["already_forwarded"] = again
         if refused:
             answer["refused"] = refused
             answer["note"] = "Pendo refused some requests (4xx): retrying would not help, so they are not retried"
