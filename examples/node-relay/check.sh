@@ -19,7 +19,7 @@ wait_for() {  # wait_for FILE WHAT: until FILE has its ready line, at most 10 s
 }
 field() { sed -E "s/.*\"$1\": \"([^\"]+)\".*/\\1/" "$2"; }
 
-segpendo serve --track-secret track-secret --integration-key integration-key --max-age-days 0 > "$work/fakes.json" &
+segpendo serve --track-secret track-secret --integration-key integration-key > "$work/fakes.json" &
 wait_for "$work/fakes.json" "segpendo serve"
 pendo="$(field pendo "$work/fakes.json")"
 

@@ -218,22 +218,46 @@ function signatureProblem(raw, parsed, given) {
   return 'X-Signature: does not match the body (wrong shared secret, or the body was changed)';
 }
 
+// Segment delivers at least once: the messageIds of the last REMEMBERED events forwarded, so that a
+// re-delivery reaches Pendo once (an event is remembered once Pendo took, or refused, all its requests).
+const REMEMBERED = 100000;
+const forwardedIds = new Set();
+
+function remember(event) {
+  const id = isPlainObject(event) ? event.messageId : undefined;
+  if (typeof id !== 'string' || id === '') return;
+  forwardedIds.delete(id);
+  forwardedIds.add(id);
+  if (forwardedIds.size > REMEMBERED) forwardedIds.delete(forwardedIds.values().next().value);
+}
+
 async function forward(events) {
   let forwarded = 0;
   let ignored = 0;
+  let again = 0;
   const refused = [];
   for (let index = 0; index < events.length; index++) {
-    const calls = pendoCalls(events[index]);
+    const event = events[index];
+    if (isPlainObject(event) && typeof event.messageId === 'string' && forwardedIds.has(event.messageId)) {
+      again++; // a re-delivery: Pendo has it
+      continue;
+    }
+    const calls = pendoCalls(event);
     if (calls.length === 0) ignored++;
     for (const call of calls) {
       const { status, text } = await postToPendo(call);
       if (status === null) return [502, { error: `Pendo could not be reached: ${text}`, event: index, forwarded }];
-      if (status >= 500) return [502, { error: `Pendo answered ${status}`, event: index, forwarded }];
+      // Pendo down (5xx) or busy (429): Segment is asked to deliver the event again
+      if (status >= 500 || status === 429) {
+        return [status === 429 ? 503 : 502, { error: `Pendo answered ${status}`, event: index, forwarded }];
+      }
       if (status >= 400) refused.push({ event: index, path: call.path.split('?')[0], status, reason: text.slice(0, 300) });
       else forwarded++;
     }
+    remember(event);
   }
   const body = { ok: true, events: events.length, forwarded, ignored };
+  if (again) body.already_forwarded = again;
   if (refused.length) {
     body.refused = refused;
     body.note = 'Pendo refused some requests (4xx): retrying would not help, so they are not retried';

@@ -27,7 +27,9 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_the_node_relay_conforms(tmp_path: Path) -> None:
     done = run("--count", "400", "--seed", "7", "--report", "report.json", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "400 acknowledged, 0 retries, 0 failed" in done.stdout.splitlines()[0]
+    # the check's bad days: Pendo faults make Segment retry, and one event is delivered again (same messageId)
+    first = done.stdout.splitlines()[0]
+    assert "400 acknowledged," in first and " 0 failed" in first and "re-delivered" in first
     assert done.stdout.splitlines()[1].startswith("segpendo: conforms (profile track-api+metadata, state view): ")
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["conforms"] is True and report["matched"] == report["expected"] > 100
@@ -37,5 +39,5 @@ def test_a_wrong_webhook_secret_is_a_red_run_that_says_so(tmp_path: Path) -> Non
     # the script signs with the relay's secret; sending as another sender (a second --secret wins) is refused
     done = run("--count", "20", "--max-attempts", "1", "--secret", "not-the-relays-secret", cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "20 failed" in done.stdout.splitlines()[0]
+    assert "20 failed" in done.stdout
     assert "rejected" in done.stdout and "the system under test did not acknowledge it: HTTP 401" in done.stdout
