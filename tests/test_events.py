@@ -228,8 +228,10 @@ def test_normalise_keeps_fields_already_present() -> None:
 
 
 def test_the_old_name_check_event_warns_and_still_works() -> None:
-    from pytest_segpendo import check_event
-
     ok = {"type": "track", "userId": "u1", "event": "E"}
     with pytest.warns(DeprecationWarning, match="require_valid_event"):
-        assert check_event(ok) is ok
+        from pytest_segpendo import check_event
+    assert check_event(ok) is ok
+    with pytest.warns(DeprecationWarning, match="require_valid_event"):
+        from pytest_segpendo.events import check_event as old
+        assert old(ok) is ok
