@@ -5,7 +5,8 @@ Run: ``python benchmarks/bench_pendo.py [--requests N] [--threads T] [--repeat R
 Each server runs in its own process; a client in this process sends single-event ``POST /data/track``
 requests from T threads, each over one keep-alive connection (HTTP/1.1; a server that closes connections
 makes the client reconnect, as real clients do):
-- segpendo's fake Pendo (validates, decodes, stores every record, journals every request);
+- segpendo's fake Pendo (validates, decodes, stores every record, journals every request), in one process and
+  with ``--workers`` processes on one port (``FakePendo(workers=N)``);
 - pytest-httpserver (threaded, one permanent handler answering every request);
 - a bare werkzeug app on werkzeug's threaded server that only parses the JSON body.
 Then agent beacons (GET ptm.gif, a meta + track + load batch) through the fake, and beacon decoding in-process.
@@ -41,10 +42,11 @@ def serve(kind: str) -> None:
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request log lines for anyone: a fair race
-    if kind == "segpendo":
+    if kind.startswith("segpendo"):
         from pytest_segpendo.fakes import FakePendo
 
-        server: Any = FakePendo(track_secret="secret").start()
+        workers = int(kind.partition(":")[2] or 1)  # "segpendo:N": the fake in N worker processes
+        server: Any = FakePendo(track_secret="secret", workers=workers).start()
         port, stop = server.port, server.stop
     elif kind == "pytest-httpserver":
         from pytest_httpserver import HTTPServer
@@ -172,12 +174,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="processes of the scaled fake's row")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         serve(args.serve)
         return 0
     rates = {kind: measure(kind, args) for kind in ("segpendo", "pytest-httpserver", "bare werkzeug")}
+    scaled = measure(f"segpendo:{args.workers}", args)
     beacons = measure("segpendo", args, path=beacon_path(), body=None, method="GET")
     decoded = decode_rate()
     ours, peer, bare = rates["segpendo"], rates["pytest-httpserver"], rates["bare werkzeug"]
@@ -188,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'server':<46} {'req/s':>9} {'vs httpserver':>14} {'vs bare':>9}")
     for kind, rate in rates.items():
         print(f"{kind:<46} {rate:>9,.0f} {rate / peer:>13.2f}x {rate / bare:>8.2f}x")
+    label = f"segpendo, workers={args.workers} (processes, one port)"
+    print(f"{label:<46} {scaled:>9,.0f} {scaled / peer:>13.2f}x {scaled / bare:>8.2f}x")
     print(f"{'segpendo, GET ptm.gif (meta+track+load batch)':<46} {beacons:>9,.0f}")
     print(f"{'beacon batches decoded in-process':<46} {decoded:>9,.0f}")
     ok = ours >= 1.2 * peer and ours >= 0.9 * bare

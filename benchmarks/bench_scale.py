@@ -4,6 +4,11 @@ Run: ``python benchmarks/bench_scale.py [--sections ingest,demo,pipeline] [--siz
 
 Sections (``--sections``, in order; another section is added by writing a function and listing it in SECTIONS):
 
+``heads``
+    Reading one HTTP message head, as http.server and http.client do it (``email.parser``, through
+    ``http.client.parse_headers``) and as :mod:`pytest_segpendo.http11` does on the hot paths (the fakes' and the
+    relay's servers, the delivery's and the relay's clients).
+
 ``ingest``
     The fake Pendo server ingesting n = 10^5, 10^6, 10^7 records (``--sizes``): Metadata API bulk writes of
     ``--batch`` distinct visitors each (``POST /api/v1/metadata/visitor/custom/value?create=true``), from
@@ -24,7 +29,7 @@ Sections (``--sections``, in order; another section is added by writing a functi
 ``pipeline``
     Generate, expect and diff at ``--pipeline-sizes`` events: ``benchmarks/scale_pipeline.py`` (see its doc).
 
-Bounded: every size and count is a flag; ``--sections ingest,demo`` takes about 15 minutes on 2 cores.
+Bounded: every size and count is a flag; ``--sections heads,ingest,demo`` takes about 15 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -323,6 +328,71 @@ def section_demo(args: argparse.Namespace) -> None:
         )
 
 
+# -- message heads ---------------------------------------------------------------------------------------------------
+
+REQUEST_HEAD = (
+    b"POST /api/v1/metadata/visitor/custom/value?create=true HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
+    b"Accept-Encoding: identity\r\nContent-Length: 1234\r\nContent-Type: application/json\r\n"
+    b"x-pendo-integration-key: 0123456789abcdef\r\nUser-Agent: segpendo-relay/0.1\r\n\r\n"
+)
+RESPONSE_HEAD = (
+    b"HTTP/1.1 200 OK\r\nServer: Werkzeug/3.1.9\r\nDate: Tue, 01 Dec 2026 13:51:51 GMT\r\n"
+    b"Content-Type: application/json\r\nContent-Length: 2\r\nAccess-Control-Allow-Origin: *\r\n"
+    b"Access-Control-Allow-Methods: GET, POST, PUT, OPTIONS\r\nAccess-Control-Allow-Headers: content-type\r\n"
+    b"Access-Control-Max-Age: 86400\r\n\r\n{}"
+)
+
+
+def section_heads(args: argparse.Namespace) -> None:
+    """Reading one message head: what http.server and http.client do (email.parser), and pytest_segpendo.http11."""
+    import http.client
+    import io
+
+    from pytest_segpendo import http11
+
+    n = args.heads
+
+    def best(fn: Callable[[], object]) -> float:
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            for _ in range(n):
+                fn()
+            times.append(time.perf_counter() - start)
+        return min(times) / n * 1e6
+
+    def stdlib_request() -> object:
+        stream = io.BufferedReader(io.BytesIO(REQUEST_HEAD))  # type: ignore[arg-type]
+        stream.readline()
+        return http.client.parse_headers(stream)  # what BaseHTTPRequestHandler.parse_request calls
+
+    def ours_request() -> object:
+        return http11.read_request_head(io.BufferedReader(io.BytesIO(REQUEST_HEAD)))  # type: ignore[arg-type]
+
+    class FakeSocket:
+        def makefile(self, mode: str) -> io.BufferedReader:
+            return io.BufferedReader(io.BytesIO(RESPONSE_HEAD))  # type: ignore[arg-type]
+
+    def response(cls: type[http.client.HTTPResponse]) -> Callable[[], object]:
+        def read() -> object:
+            answer = cls(FakeSocket())  # type: ignore[arg-type]
+            answer.begin()
+            return answer.read()
+
+        return read
+
+    rows = [
+        ("request head (7 fields): http.client.parse_headers", best(stdlib_request)),
+        ("request head: pytest_segpendo.http11.read_request_head", best(ours_request)),
+        ("response head (9 fields) and body: http.client.HTTPResponse", best(response(http.client.HTTPResponse))),
+        ("response head and body: pytest_segpendo.http11.HTTPResponse", best(response(http11.HTTPResponse))),
+    ]
+    print(f"== heads: reading one message head, microseconds (best of 3 x {n:,})")
+    for i, (label, us) in enumerate(rows):
+        versus = f"{rows[i - 1][1] / us:>7.1f}x faster" if i % 2 else ""
+        print(f"{label:<62} {us:>7.1f} us {versus}")
+
+
 def section_pipeline(args: argparse.Namespace) -> None:
     """Generate, expect and diff at production sizes: ``benchmarks/scale_pipeline.py`` (its own doc)."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -334,6 +404,7 @@ def section_pipeline(args: argparse.Namespace) -> None:
 
 # Each section is a function of the parsed arguments; add one here (and its flags in main()).
 SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "heads": section_heads,
     "ingest": section_ingest,
     "demo": section_demo,
     "pipeline": section_pipeline,
@@ -351,9 +422,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-records", type=int, default=10_000, help="ingest: items a list keeps in memory")
     parser.add_argument("--read-back-max", type=int, default=1_000_000, help="ingest: read records back up to n")
     parser.add_argument("--demo-count", type=int, default=100_000, help="demo: events")
-    parser.add_argument("--demo-concurrency", type=int, default=8, help="demo, scaled: delivery lanes")
+    parser.add_argument("--demo-concurrency", type=int, default=16, help="demo, scaled: delivery lanes")
     parser.add_argument("--demo-modes", default="one process,scaled", help="demo: which runs")
     parser.add_argument("--pipeline-sizes", default="100000,1000000", help="pipeline: events per run")
+    parser.add_argument("--heads", type=int, default=20_000, help="heads: heads read per measurement")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import urljoin, urlsplit
 
-from . import __version__
+from . import __version__, http11
 from .defaults import CONCURRENCY, MAX_ATTEMPTS, METHOD, VIA
 from .events import timestamp_ms
 from .mapping import UNDEFINED, CompiledMapping, js_dumps
@@ -640,7 +640,7 @@ class _Lane:
         target = (parts.scheme, parts.hostname or "", parts.port)
         if self.conn is None or self.conn_for != target:
             self.close()
-            cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+            cls = http11.HTTPSConnection if parts.scheme == "https" else http11.HTTPConnection
             self.conn = cls(parts.hostname or "", parts.port, timeout=self.s.timeout)
             self.conn_for = target
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

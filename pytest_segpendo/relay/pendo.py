@@ -6,7 +6,7 @@ import http.client
 import threading
 from urllib.parse import urlsplit
 
-from .. import __version__
+from .. import __version__, http11
 
 __all__ = ["KEY_HEADER", "PendoClient", "PendoUnavailable"]
 
@@ -37,7 +37,7 @@ class PendoClient:
         self._lock = threading.Lock()
 
     def _connect(self) -> http.client.HTTPConnection:
-        cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
+        cls = http11.HTTPSConnection if self.scheme == "https" else http11.HTTPConnection
         return cls(self.host, self.port, timeout=self.timeout)
 
     def post(self, path: str, key: str, body: bytes) -> tuple[int, bytes]:

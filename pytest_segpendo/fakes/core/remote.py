@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import http.client
+from collections.abc import Iterable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
+from ... import http11
 from ...jsonl import dumps_bytes, loads
 
 __all__ = ["RemoteError", "RemotePendo"]
@@ -37,7 +39,7 @@ class RemotePendo:
         self._timeout = timeout
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
-        conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        conn = http11.HTTPConnection(self._host, self._port, timeout=self._timeout)
         data = dumps_bytes(body) if body is not None else b"" if method == "POST" else None
         headers = {"Content-Type": "application/json"} if body is not None else {}
         try:
@@ -72,10 +74,69 @@ class RemotePendo:
         data = self._call("GET", "activity")
         return int(data["received"]), int(data["active"])
 
-    def inspection(self) -> dict[str, Any]:
-        """What ``GET /__segpendo/records`` answers: records, refusals, drops, warnings, injected faults..."""
-        data: dict[str, Any] = self._call("GET", "records")
-        return data
+    def inspection(self, stream: bool = False) -> dict[str, Any]:
+        """What ``GET /__segpendo/records`` answers: records, refusals, drops, warnings, injected faults...
+        ``stream``: read it through the streamed form (``records.jsonl``), never holding the whole answer as one
+        document: what a run of 10^6 records wants."""
+        if not stream:
+            data: dict[str, Any] = self._call("GET", "records")
+            return data
+        out: dict[str, Any] = {"records": [], "rejected": [], "warnings": [], "ignored": [], "dropped": []}
+        out["injected"] = []
+        for name, item in self.iter_lines():
+            if name == "end":
+                out["duplicates"] = int(item.get("duplicates", 0) or 0)
+            else:
+                out.setdefault(name, []).append(item)
+        return out
+
+    def iter_lines(self, lists: Iterable[str] | None = None) -> Iterator[tuple[str, Any]]:
+        """``GET /__segpendo/records.jsonl`` read as it arrives: ``(list, item)`` for every item, list after list,
+        then ``("end", {"counts": {...}, "duplicates": N})``. RemoteError when the stream is cut short."""
+        path = "records.jsonl" + (f"?lists={quote(','.join(lists))}" if lists else "")
+        conn = http11.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        try:
+            try:
+                conn.request("GET", "/__segpendo/" + path)
+                answer = conn.getresponse()
+            except OSError as exc:
+                raise RemoteError(f"cannot reach the fake Pendo server at {self.url}: {exc.strerror or exc}") from None
+            if answer.status != 200:
+                text = answer.read()[:300].decode("utf-8", "replace")
+                raise RemoteError(f"{self.url}/__segpendo/{path} answered HTTP {answer.status}: {text}")
+            ended = False
+            while True:
+                try:
+                    line = answer.readline()
+                except (OSError, http.client.HTTPException) as exc:
+                    raise RemoteError(f"{self.url}/__segpendo/{path}: the stream broke: {exc}") from None
+                if not line:
+                    break
+                if not line.strip():
+                    continue
+                try:
+                    value = loads(line)
+                    ((name, item),) = value.items()
+                except (ValueError, AttributeError):
+                    raise RemoteError(
+                        f"{self.url}/__segpendo/{path}: not a line of the stream: {line[:80]!r}"
+                    ) from None
+                yield name, item
+                if name == "end":
+                    ended = True
+                    break
+            if not ended:
+                raise RemoteError(f"{self.url}/__segpendo/{path}: the stream ended before its last line")
+        finally:
+            conn.close()
+
+    def iter_records(self, with_source: bool = False) -> Iterator[dict[str, Any]]:
+        """Every record the fake holds, in arrival order, streamed (``records.jsonl?lists=records``)."""
+        for name, item in self.iter_lines(["records"]):
+            if name == "records":
+                if not with_source:
+                    item.pop("source", None)
+                yield item
 
     def clock(self) -> dict[str, Any]:
         """The fake's clock: ``{"now": ms, "kind": "wall" | "fixed" | ...}``."""

@@ -9,7 +9,10 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import os
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from ... import defaults
@@ -18,8 +21,10 @@ from ..core.app import FakeServer
 from ..core.clock import Clock, FixedClock, WallClock
 from ..core.faults import FaultRule
 from ..core.server import ServerThread
+from ..core.spill import MEMORY_RECORDS, spill_directory
 from .app import GIF, ROUTES, PendoApp, PendoConfig
 from .decode import decode_jzb, encode_jzb
+from .store import PendoStore
 
 __all__ = [
     "GIF",
@@ -48,6 +53,11 @@ class FakePendo(FakeServer):
     refused (``"refuse"``, as Pendo documents) or taken (``"accept"``). ``classic_settings``: the ``classic``
     profile's settings for ``/data/segmentio`` (``{"trackEvents": True}``: the Pendo-side flag for track calls).
     ``faults``: fault rules to start with (dicts as ``POST /__segpendo/faults`` takes them).
+
+    At scale (``docs/pendo.md``, "At scale"): each list keeps at most ``memory_records`` items in memory, the
+    older ones go to SQLite files in a new directory inside ``spill_dir`` (the system's temporary directory by
+    default), removed when the fake is garbage-collected; reading streams them back (:meth:`iter_records`).
+    ``workers=N`` (N > 1, POSIX) serves the port from N processes, with the same API and inspection.
     """
 
     app: PendoApp
@@ -69,6 +79,9 @@ class FakePendo(FakeServer):
         clock: Clock | None = None,
         faults: Iterable[Mapping[str, Any] | FaultRule] = (),
         log_requests: bool = False,
+        memory_records: int = MEMORY_RECORDS,
+        spill_dir: str | Path | None = None,
+        workers: int = 1,
     ):
         config = PendoConfig(
             api_key,
@@ -81,8 +94,57 @@ class FakePendo(FakeServer):
             max_age_days,
             agent_writes,
         )
-        self.app = PendoApp(config, clock, faults)
+        if memory_records < 0:
+            raise ValueError(f"memory_records: must be 0 or more (got {memory_records})")
+        self.workers = workers
+        if workers > 1:
+            self._start_scaled(config, clock, faults, host, port, log_requests, memory_records, spill_dir, workers)
+            return
+        if workers != 1:
+            raise ValueError(f"workers: must be 1 or more (got {workers})")
+        store = PendoStore(config.journal_limit, memory_records=memory_records, spill_dir=spill_dir)
+        self.app = PendoApp(config, clock, faults, store=store)
         self.server = ServerThread(self.app, host, port, log_requests=log_requests)
+
+    def _start_scaled(
+        self,
+        config: PendoConfig,
+        clock: Clock | None,
+        faults: Iterable[Mapping[str, Any] | FaultRule],
+        host: str,
+        port: int,
+        log_requests: bool,
+        memory_records: int,
+        spill_dir: str | Path | None,
+        workers: int,
+    ) -> None:
+        if os.name != "posix":
+            raise ValueError("workers: several processes need a POSIX system (fcntl); use workers=1 here")
+        from ..core.workers import MAX_WORKERS, WorkerPool
+        from .scaled import ScaledPendoApp, make_directory, spec, worker_file
+
+        if workers > MAX_WORKERS:
+            raise ValueError(f"workers: at most {MAX_WORKERS} (got {workers})")
+        directory, remove = spill_directory(spill_dir)
+        make_directory(directory, workers)
+        app = ScaledPendoApp(config, directory, workers, None, memory_records)
+        if clock is not None:
+            app.clock = clock
+        rules = list(faults)
+        if rules:
+            app.faults.replace(rules)
+        self.app = app
+        self.server = WorkerPool(  # type: ignore[assignment]
+            "pytest_segpendo.fakes.pendo.scaled:worker_app",
+            spec(config, directory, workers, memory_records),
+            directory,
+            workers,
+            host,
+            port,
+            log_requests=log_requests,
+            error_files=[worker_file(directory, i) for i in range(workers)],
+        )
+        weakref.finalize(self, _close_scaled, self.server, app, remove)
 
     def __enter__(self) -> FakePendo:
         self.start()
@@ -106,6 +168,11 @@ class FakePendo(FakeServer):
         """Observed records: every write and track event (``stream``), or merged (``state``)."""
         return self.app.store.records_view(view, with_source)
 
+    def iter_records(self, *, with_source: bool = False) -> Iterator[Record]:
+        """Every record in arrival order, streamed (from disk once spilled; across worker processes merged by
+        request id), without holding them all in memory."""
+        return self.app.store.iter_records(with_source=with_source)
+
     @property
     def warnings(self) -> list[dict[str, Any]]:
         """Accepted data that breaks a rule Pendo applies without dropping it (property names, sizes)."""
@@ -126,3 +193,11 @@ class FakePendo(FakeServer):
     def duplicates(self) -> int:
         """Agent events received again (re-sent batches) and counted once."""
         return self.app.store.duplicates
+
+
+def _close_scaled(server: Any, app: Any, remove: Callable[[], None]) -> None:
+    try:
+        server.stop()
+        app.close()
+    finally:
+        remove()

@@ -109,6 +109,7 @@ def _url_map() -> Map:
         Rule("/data/segmentio/<key>", endpoint="segmentio", methods=["POST"]),
         Rule("/data/segmentio", endpoint="segmentio", methods=["POST"], defaults={"key": ""}),
         Rule("/__segpendo/records", endpoint="__records", methods=["GET"]),
+        Rule("/__segpendo/records.jsonl", endpoint="__records_jsonl", methods=["GET"]),
         Rule("/__segpendo/reset", endpoint="__reset", methods=["POST"]),
         Rule("/__segpendo/requests", endpoint="__requests", methods=["GET"]),
         Rule("/__segpendo/activity", endpoint="__activity", methods=["GET"]),
@@ -138,10 +139,13 @@ class PendoApp(FakeApp):
         config: PendoConfig | None = None,
         clock: Clock | None = None,
         faults: Iterable[Mapping[str, Any] | FaultRule] = (),
+        *,
+        store: PendoStore | None = None,
+        rules: Faults | None = None,
     ):
         self.config = config or PendoConfig()
-        self.store = PendoStore(self.config.journal_limit)
-        self.faults = Faults(ROUTES, faults)
+        self.store = store if store is not None else PendoStore(self.config.journal_limit)
+        self.faults = rules if rules is not None else Faults(ROUTES, faults)
         self._clock: Clock = WallClock()
         self._clock_lock = threading.Lock()
         if clock is not None:
