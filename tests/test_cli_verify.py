@@ -172,12 +172,11 @@ def node() -> str:
     return path
 
 
-def test_check_a_relay_written_in_node_conforms_on_a_good_day_and_is_caught_on_a_bad_one(
-    node: str, tmp_path: Path
-) -> None:
-    """examples/node-relay/relay.js conforms on a good day (--no-faults); on the default check's bad day, a relay
-    that takes Pendo's 429 for a refusal (answering Segment 200) or forwards a re-delivered event again is caught,
-    with the cause in the first lines."""
+def test_check_a_relay_written_in_node_conforms_on_a_good_day_and_on_a_bad_one(node: str, tmp_path: Path) -> None:
+    """examples/node-relay/relay.js conforms on a good day (--no-faults) and on the default check's bad day: it asks
+    Segment to retry when Pendo answers 429 or 5xx, and forwards a re-delivered event once. The bad day's faults and
+    re-deliveries are listed in the first lines. (The second check sends other traffic: the relay remembers the
+    messageIds it forwarded, so the same traffic again would be a re-delivery of everything.)"""
     port = free_port()
     env = {
         "PENDO_URL": f"http://127.0.0.1:{port}",
@@ -187,11 +186,11 @@ def test_check_a_relay_written_in_node_conforms_on_a_good_day_and_is_caught_on_a
     }
     report = tmp_path / "report.json"
     common = ["--sut", "", "--via", "webhook", "--profile", "track-api+metadata", "--pendo-port", str(port)]
-    common += ["--secret", "wh", *KEYS, "--seed", "3", "--count", "400", "--scenario", "saas"]
+    common += ["--secret", "wh", *KEYS, "--count", "400", "--scenario", "saas"]
     with process([node, str(ROOT / "examples" / "node-relay" / "relay.js")], env) as relay:
         common[1] = relay
-        good = run_check(*common, "--no-faults", "--report", str(report))
-        bad = run_check(*common)
+        good = run_check(*common, "--seed", "3", "--no-faults", "--report", str(report))
+        bad_day = run_check(*common, "--seed", "4")
     assert good.returncode == 0, good.stdout + good.stderr
     lines = good.stdout.splitlines()
     assert lines[0].startswith(
@@ -204,13 +203,9 @@ def test_check_a_relay_written_in_node_conforms_on_a_good_day_and_is_caught_on_a
         "--no-faults " + '--secret "$SEGPENDO_SECRET" --integration-key '
         '"$SEGPENDO_INTEGRATION_KEY" --track-secret "$SEGPENDO_TRACK_SECRET"'
     )
-    first = "\n".join(bad.stdout.splitlines()[:12])
+    assert bad_day.returncode == 0, bad_day.stdout + bad_day.stderr
+    first = "\n".join(bad_day.stdout.splitlines()[:12])
     assert "re-delivered" in first and "faults injected by the test x" in first, first
-    if bad.returncode != 0:  # the relay as it was: 429 taken for a refusal, no memory of messageIds
-        assert bad.returncode == 1, bad.stdout + bad.stderr
-        assert "acknowledged to Segment, lost after Pendo answered 429 at request #" in first or (
-            "duplicated track" in first
-        ), first
 
 
 def test_check_finds_the_bug_of_a_relay_in_another_process(tmp_path: Path) -> None:
