@@ -234,4 +234,5 @@ def test_the_old_name_check_event_warns_and_still_works() -> None:
     assert check_event(ok) is ok
     with pytest.warns(DeprecationWarning, match="require_valid_event"):
         from pytest_segpendo.events import check_event as old
+
         assert old(ok) is ok
