@@ -5,7 +5,8 @@ Run: ``python benchmarks/bench_expect.py [--events N] [--repeat R]``
 Writes N generated ``saas`` events to a temporary file, then times, each in a fresh process, best of R runs:
 - the floor: reading and parsing the file (the reader segpendo uses, and the standard library's json);
 - ``segpendo expect --profile P EVENTS -o OUT`` for each profile (it also checks every event against the
-  Segment Spec and writes the records).
+  Segment Spec and writes the records), as users run it (above ``--sharded-above``, 64 MiB, the command takes the
+  sharded path), then on each path: in memory (one process) and sharded (every core).
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
             out = os.path.join(tmp, "out.jsonl")
             cmd = [segpendo, "expect", "--profile", profile, events, "-o", out]
             rows.append((f"segpendo expect --profile {profile}", best(cmd, args.repeat)))
+            for path, above in (("in memory", "1000G"), ("sharded", "0")):
+                seconds = best([*cmd, "--sharded-above", above], args.repeat)
+                rows.append((f"  the same, {path}", seconds))
     print(
         f"segpendo expect on {args.events:,} saas events ({size_mb:.0f} MB JSONL), best of {args.repeat}, fresh "
         "process each"

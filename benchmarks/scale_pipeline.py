@@ -19,6 +19,10 @@ time and memory between consecutive sizes (1.0: linear; memory near 0: bounded).
 - diff: :func:`pytest_segpendo.scale.diff_files` (the profile's hints), floor: parsing both records files.
 
 Targets (issue 14): peak RSS at most 1.5 GB at any size; at 10^7 events expect + diff at most 3x their floors.
+
+Each row ends with the machine's load average while the step ran: on a machine shared with other jobs wall times
+stretch with the load (the floor runs on one core, expect and diff on every core), so the summary line also gives
+the CPU-time ratio, which moves less.
 """
 
 from __future__ import annotations
@@ -179,6 +183,7 @@ def _dir_size(folder: Path) -> int:
 def measure(step: str, *args: Any, spill: Path | None = None) -> dict[str, Any]:
     """Run a step in a child process: wall and CPU seconds, peak RSS of its process tree, peak spill size."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load = os.getloadavg()[0]  # other jobs on the machine: wall times stretch with them, CPU times less
     started = time.perf_counter()
     child = subprocess.Popen(
         [sys.executable, __file__, "step", step, *map(str, args)], stdout=subprocess.PIPE, cwd=ROOT, text=True
@@ -206,7 +211,8 @@ def measure(step: str, *args: Any, spill: Path | None = None) -> dict[str, Any]:
         raise SystemExit(f"step {step} failed (exit {child.returncode})")
     result = json.loads(out.strip().splitlines()[-1])
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall": wall, "cpu": cpu, "rss": peak["rss"], "spill": peak["spill"], **result}
+    load = max(load, os.getloadavg()[0])
+    return {"wall": wall, "cpu": cpu, "rss": peak["rss"], "spill": peak["spill"], "load": load, **result}
 
 
 # -- the run ----------------------------------------------------------------------------------------------------------
@@ -246,6 +252,8 @@ def _row(name: str, m: dict[str, Any] | None, floor: dict[str, Any] | None = Non
         text += f"  spill peak {m['spill'] / 2**20:,.0f} MB"
     if floor is not None:
         text += f"   floor {floor['wall']:.1f} s -> x{m['wall'] / floor['wall']:.2f}"
+    if "load" in m:
+        text += f"   (load {m['load']:.1f})"
     return text
 
 
@@ -260,10 +268,12 @@ def report(runs: list[dict[str, Any]]) -> list[str]:
         lines.append(_row("diff", r["diff"], r["parse records"]))
         both = r["expect"]["wall"] + r["diff"]["wall"]
         floor = r["parse events"]["wall"] + r["parse records"]["wall"]
+        cpu = r["expect"]["cpu"] + r["diff"]["cpu"]
+        floor_cpu = r["parse events"]["cpu"] + r["parse records"]["cpu"]
         peak = max(r["expect"]["rss"], r["diff"]["rss"])
         lines.append(
             f"  expect + diff    {both:8.1f} s = x{both / floor:.2f} the floor ({floor:.1f} s; target <= 3); "
-            f"peak RSS {peak / GB:.2f} GB (target <= 1.5)"
+            f"CPU {cpu:.1f} s = x{cpu / floor_cpu:.2f} the floor's; peak RSS {peak / GB:.2f} GB (target <= 1.5)"
         )
     for a, b in zip(runs, runs[1:]):
         grow = math.log(b["count"] / a["count"])

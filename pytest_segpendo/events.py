@@ -131,12 +131,19 @@ def _days_from_civil(year: int, month: int, day: int) -> int:
 
 
 _DAY_CACHE: dict[str, int] = {}
+_MINUTE_CACHE: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM:" of a valid timestamp in the usual form -> its milliseconds
 
 
 def timestamp_ms(value: object) -> int | None:
     """Milliseconds since the epoch for an ISO-8601 string (no offset means UTC); None when it is not one."""
     if not isinstance(value, str):
         return None
+    if len(value) == 24:  # a minute already read in the usual form: only its seconds and milliseconds are new
+        base = _MINUTE_CACHE.get(value[:17])
+        if base is not None and value[19] == "." and value[23] == "Z":
+            second, millis = value[17:19], value[20:23]
+            if ((second[0] in "012345" and second[1].isdecimal()) or second == "60") and millis.isdecimal():
+                return base + int(second) * 1000 + int(millis)
     fast = _COMMON.fullmatch(value)  # the form Segment's libraries write: 2026-01-05T09:00:00.123Z
     if fast:
         date_part, hour, minute, second, millis = fast.groups()
@@ -146,7 +153,10 @@ def timestamp_ms(value: object) -> int | None:
                 _days_from_civil(int(value[:4]), int(value[5:7]), int(value[8:10])) * 86_400_000
             )
         if day_ms is not None:
-            return day_ms + int(hour) * 3_600_000 + int(minute) * 60_000 + int(second) * 1000 + int(millis)
+            base = day_ms + int(hour) * 3_600_000 + int(minute) * 60_000
+            if len(_MINUTE_CACHE) < 100_000:
+                _MINUTE_CACHE[value[:17]] = base
+            return base + int(second) * 1000 + int(millis)
         return None
     m = _ISO_RE.match(value)
     if not m or not is_iso8601(value):

@@ -242,14 +242,19 @@ def split_path(path: str) -> tuple[str, ...]:
 
 def _walk(obj: Any, keys: tuple[str, ...]) -> Any:
     for key in keys:
-        if not js_truthy(obj):
-            return obj
-        if type(obj) is dict:  # the common case, inlined
+        if type(obj) is dict:  # the common case, inlined (an object is always truthy)
             value = obj.get(key, _MISSING)
             obj = _inherited("object", key) if value is _MISSING else value
+        elif not js_truthy(obj):
+            return obj
         else:
             obj = _prop(obj, key)
     return obj
+
+
+def _object_miss(key: str) -> Any:
+    """What ``obj[key]`` gives for an object without that own key, when it can be shared (None: compute it)."""
+    return None if key == "__proto__" else _inherited("object", key)
 
 
 def get_path(obj: Any, path: str) -> Any:
@@ -284,12 +289,12 @@ def render_template(template: str, data: Any) -> str:
 def _compile_template(template: str) -> Node:
     if "{{{" in template:
         return lambda p: render_template(template, p)
-    pieces: list[str | tuple[str, ...]] = []
+    pieces: list[str | Node] = []
     pos = 0
     for m in _DOUBLE.finditer(template):
         pieces.append(template[pos : m.start()])
         key = m.group(1).strip(_JS_WHITESPACE)
-        pieces.append(("",) if key in ("", ".") else split_path(key))
+        pieces.append(_keys_node(() if key in ("", ".") else split_path(key)))
         pos = m.end()
     pieces.append(template[pos:])
     if len(pieces) == 1:
@@ -298,10 +303,10 @@ def _compile_template(template: str) -> Node:
     def render(p: Any) -> str:
         out = []
         for piece in pieces:
-            if isinstance(piece, str):
+            if type(piece) is str:
                 out.append(piece)
             else:
-                value = p if piece == ("",) else _walk(p, piece)
+                value = piece(p)  # type: ignore[operator]
                 if value is not None and value is not UNDEFINED:
                     out.append(value if type(value) is str else js_string(value))
         return "".join(out)
@@ -433,14 +438,20 @@ def json_view(value: Any) -> Any:
     """A result as JSON sees it: undefined and functions dropped from objects, written as null in arrays."""
     t = type(value)
     if t is list:
-        return [None if (v is UNDEFINED or type(v) is JsFunction) else json_view(v) for v in value]
+        return [
+            v if type(v) in _LEAVES else None if (v is UNDEFINED or type(v) is JsFunction) else json_view(v)
+            for v in value
+        ]
     if t is dict:
         return {
-            k: json_view(v)
+            k: v if type(v) in _LEAVES else json_view(v)
             for k, v in value.items()
             if v is not UNDEFINED and type(v) is not JsFunction and k != "__proto__"
         }
     return UNDEFINED if t is JsFunction else value
+
+
+_LEAVES = frozenset((str, int, float, bool, type(None)))  # values json_view gives back as they are
 
 
 def remove_undefined(value: Any) -> Any:
@@ -524,18 +535,55 @@ def _path_node(path: str) -> Node:
     path = path.replace("$.", "", 1)
     if path == "" or path == ".":
         return lambda p: p
-    keys = split_path(path)
+    return _keys_node(split_path(path))
+
+
+def _keys_node(keys: tuple[str, ...]) -> Node:
+    """A compiled ``get(p, keys)``: objects along the way read inline (the usual case), anything else walked as
+    ``_walk`` walks it."""
+    if not keys or "__proto__" in keys or len(keys) > 3:
+        return lambda p: _walk(p, keys)
+    misses = [_object_miss(k) for k in keys]
     if len(keys) == 1:
         (key,) = keys
+        (miss,) = misses
 
         def one(p: Any) -> Any:
             if type(p) is dict:
-                value = p.get(key, _MISSING)
-                return _inherited("object", key) if value is _MISSING else value
+                return p.get(key, miss)
             return _walk(p, keys)
 
         return one
-    return lambda p: _walk(p, keys)
+    if len(keys) == 2:
+        k1, k2 = keys
+        m1, m2 = misses
+        rest2 = keys[1:]
+
+        def two(p: Any) -> Any:
+            if type(p) is dict:
+                v = p.get(k1, m1)
+                if type(v) is dict:
+                    return v.get(k2, m2)
+                return _walk(v, rest2)
+            return _walk(p, keys)
+
+        return two
+    k1, k2, k3 = keys
+    m1, m2, m3 = misses
+    tail2, tail3 = keys[1:], keys[2:]
+
+    def three(p: Any) -> Any:
+        if type(p) is dict:
+            v = p.get(k1, m1)
+            if type(v) is dict:
+                v = v.get(k2, m2)
+                if type(v) is dict:
+                    return v.get(k3, m3)
+                return _walk(v, tail3)
+            return _walk(v, tail2)
+        return _walk(p, keys)
+
+    return three
 
 
 def _b_path(arg: Any) -> Node:
@@ -848,13 +896,20 @@ def validate_mapping(mapping: Any) -> None:
 class CompiledMapping:
     """A validated mapping, compiled once; call it with an event to map the event."""
 
-    __slots__ = ("mapping", "_node")
+    __slots__ = ("mapping", "_node", "fields")
 
     def __init__(self, mapping: Any):
         self.mapping = mapping
         processed = _mapping_to_process(mapping)
         validate_processed(processed)
-        self._node = _compile(processed)
+        self.fields: list[tuple[str, Node]] | None = None
+        """For a mapping that is an object of fields (an action's field mappings): each field and its compiled
+        mapping, in the order the engine resolves them; ``resolve`` gives ``{field: node(data)}``."""
+        if type(processed) is dict and not is_directive(processed) and "__proto__" not in processed:
+            fields = self.fields = [(k, _compile(processed[k])) for k in js_keys(processed)]
+            self._node: Node = lambda p: {k: f(p) for k, f in fields}
+        else:
+            self._node = _compile(processed)
 
     def __call__(self, data: Any = UNDEFINED) -> Any:
         """The mapped event as JSON values (or :data:`UNDEFINED`); ``data`` must be an object."""

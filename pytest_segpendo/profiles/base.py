@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ..mapping import UNDEFINED, CompiledMapping, MappingError
-from ..mapping.js import JsFunction
+from ..mapping.js import JsFunction, js_truthy
+from ..mapping.kit import _LEAVES as LEAVES
 from ..mapping.kit import json_view
 from ..records import Record, collapse_repeats, state_view
 from .subscriptions import Subscription, SubscriptionError, parse_subscription
@@ -77,6 +78,9 @@ class ActionSpec:
     fields: dict[str, FieldSpec]
     does: str
     configurable: bool = True
+    fast: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    """Hand-written Python giving what the default field mappings give (``Action.payload``), used while an action
+    keeps them: proved equal to the mapping engine by ``tests/test_perf_payloads.py``."""
 
     def default_mapping(self) -> dict[str, Any]:
         return {name: spec.mapping for name, spec in self.fields.items()}
@@ -93,16 +97,68 @@ class Action:
     compiled: CompiledMapping
     enabled: bool = True
     impure: frozenset[str] = frozenset()  # fields whose value may hold undefined inside: cleaned per call
+    fast: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # the default mapping, hand-written
+
+    def __post_init__(self) -> None:
+        fields = self.compiled.fields
+        impure = self.impure
+        # per field: its compiled mapping, and whether its value is cleaned (json_view) or taken as it is
+        self._fields = [(k, f, k in impure) for k, f in fields] if fields is not None else None
 
     def payload(self, event: dict[str, Any]) -> dict[str, Any]:
         """The action's fields for ``event``: what ``transform(mapping, event)`` gives."""
-        raw = self.compiled.resolve(event)
-        impure = self.impure
-        return {
-            k: (json_view(v) if k in impure else v)
-            for k, v in raw.items()
-            if v is not UNDEFINED and type(v) is not JsFunction
-        }
+        if self.fast is not None:
+            return self.fast(event)
+        fields = self._fields
+        if fields is None:
+            raw = self.compiled.resolve(event)
+            impure = self.impure
+            return {
+                k: (json_view(v) if k in impure else v)
+                for k, v in raw.items()
+                if v is not UNDEFINED and type(v) is not JsFunction
+            }
+        out = {}
+        for k, f, clean in fields:
+            v = f(event)
+            if v is not UNDEFINED and type(v) is not JsFunction:
+                out[k] = json_view(v) if clean else v
+        return out
+
+    def generic_payload(self, event: dict[str, Any]) -> dict[str, Any]:
+        """``payload`` through the mapping engine, never the hand-written default (what the fast path is proved
+        against)."""
+        fast, self.fast = self.fast, None
+        try:
+            return self.payload(event)
+        finally:
+            self.fast = fast
+
+
+# -- hand-written default mappings --------------------------------------------------------------------------------
+# The profiles' default field mappings are a few @path, @if and @template directives; run through the engine they
+# cost several times parsing the event. ``ActionSpec.fast`` functions compute the same payload with these helpers
+# (tests/test_perf_payloads.py proves each equal to the engine on generated, fuzzed and golden events).
+
+
+def step(value: Any, key: str) -> Any:
+    """``get(value, key)`` of the mapping engine, one key, for a key that no JavaScript prototype has (not
+    ``length``, not an index, not a method name): an object's own value or undefined; a falsy value stops the walk
+    (it is the result); any other value has no such property (undefined)."""
+    if type(value) is dict:
+        return value.get(key, UNDEFINED)
+    return value if not js_truthy(value) else UNDEFINED
+
+
+def cleaned(value: Any) -> Any:
+    """A field value as an impure field's payload holds it (``json_view``): leaves as they are."""
+    return value if type(value) in LEAVES else json_view(value)
+
+
+def put(out: dict[str, Any], key: str, value: Any) -> None:
+    """Set a payload field as ``Action.payload`` does: undefined (and functions) left out."""
+    if value is not UNDEFINED and type(value) is not JsFunction:
+        out[key] = value
 
 
 def _is_plain_field(mapping: Any) -> bool:
@@ -252,6 +308,25 @@ class UserMapping:
 Emit = Callable[[Record], None]
 
 
+class _Emitter:
+    """``emit(record)`` for :meth:`Profile.expect`: appends the record, the index of the event being handled and
+    that event's delivery lane (computed only for events that send something)."""
+
+    __slots__ = ("stream", "origins", "writers", "index", "event")
+
+    def __init__(self, stream: list[Record], origins: list[int], writers: list[str]):
+        self.stream = stream
+        self.origins = origins
+        self.writers = writers
+        self.index = 0
+        self.event: Any = None
+
+    def __call__(self, record: Record) -> None:
+        self.stream.append(record)
+        self.origins.append(self.index)
+        self.writers.append(lane_key(self.event))
+
+
 class Profile:
     """Base of the profiles: resolves settings and actions; subclasses say what each action does."""
 
@@ -270,6 +345,7 @@ class Profile:
         self.settings = self._settings(given)
         self.actions = self._actions(mapping)
         enabled = [a for a in self.actions if a.enabled]
+        self._own_matching = type(self).matching is Profile.matching
         self._by_type: dict[str, list[Action]] | None = None
         if all(a.subscription.only_type for a in enabled):  # the usual case: dispatch on the event type
             self._by_type = {}
@@ -330,24 +406,23 @@ class Profile:
         if not isinstance(enabled, bool):
             raise ProfileError(f'{where}: action {name!r}: "enabled" must be true or false')
         impure = frozenset(k for k, v in mapping.items() if not _is_plain_field(v))
-        return Action(name, spec.kind, subscription, mapping, compiled, enabled, impure)
+        fast = spec.fast if spec.fast is not None and mapping == spec.default_mapping() else None
+        return Action(name, spec.kind, subscription, mapping, compiled, enabled, impure, fast)
 
     # -- running -----------------------------------------------------------------------------------------
     def expect(self, events: Iterable[dict[str, Any]]) -> Expectation:
         """The records Pendo should receive for ``events`` (in order), and the events it ignores."""
         result = Expectation(self.name, dict(self.settings), 0, hints=self.hints)
-        stream, origins, writers = result.stream, result.origins, result.writers
+        emit = _Emitter(result.stream, result.origins, result.writers)
+        handle = self.handle
+        ignored = result.ignored
         index = -1
         for index, event in enumerate(events):
-
-            def emit(record: Record, _i: int = index, _lane: str = lane_key(event)) -> None:
-                stream.append(record)
-                origins.append(_i)
-                writers.append(_lane)
-
-            reason = self.handle(event, emit)
+            emit.index = index
+            emit.event = event
+            reason = handle(event, emit)
             if reason is not None:
-                result.ignored.append(Ignored(index, str(event.get("type")), event.get("messageId"), reason))
+                ignored.append(Ignored(index, str(event.get("type")), event.get("messageId"), reason))
         result.events = index + 1
         self.finish(result)
         return result
@@ -364,9 +439,17 @@ class Profile:
 
     def run_actions(self, event: dict[str, Any], emit: Emit) -> str | None:
         """Run every action the event matches; the event is ignored when none of them sent anything."""
-        matched = self.matching(event)
+        by_type = self._by_type
+        if by_type is not None and self._own_matching:  # matching(), inlined
+            kind = event.get("type")
+            matched = by_type.get(kind, ()) if isinstance(kind, str) else ()
+        else:
+            matched = self.matching(event)
         if not matched:
             return self.no_action_reason(event)
+        if len(matched) == 1:
+            (a,) = matched
+            return self.perform(a, event, a.payload(event), emit)
         reasons = [r for a in matched if (r := self.perform(a, event, a.payload(event), emit)) is not None]
         return reasons[0] if len(reasons) == len(matched) else None
 

@@ -18,10 +18,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..events import timestamp_ms
-from ..mapping.js import UNDEFINED, js_string
+from ..mapping.js import UNDEFINED, js_loose_equals_empty, js_string
 from ..records import account_record, parent_account_record, track_record, visitor_record
 from .agent import DELIMITER, is_valid_id
-from .base import Action, ActionSpec, CompareHints, Emit, FieldSpec, Profile, Setting
+from .base import Action, ActionSpec, CompareHints, Emit, FieldSpec, Profile, Setting, cleaned, put, step
+from .track_api import track_account, track_context
 
 
 def P(path: str) -> dict[str, str]:
@@ -33,6 +34,49 @@ DOCS = "segment-docs src/connections/destinations/catalog/pendo/index.md"
 TRACK_FLAG = (
     'Segment\'s Pendo destination docs: "Using Track method also requires a setting enabled on your Pendo subscription"'
 )
+
+
+def _visitor_id(event: dict[str, Any]) -> Any:
+    """``{"@if": {"blank": $.userId, "then": $.userId, "else": {"@template": "_PENDO_T_{{anonymousId}}"}}}``."""
+    user = event.get("userId", UNDEFINED)
+    if user is not None and user is not UNDEFINED and not js_loose_equals_empty(user):
+        return cleaned(user)
+    anonymous = event.get("anonymousId", UNDEFINED)
+    if anonymous is None or anonymous is UNDEFINED:
+        return "_PENDO_T_"
+    return "_PENDO_T_" + (anonymous if type(anonymous) is str else js_string(anonymous))
+
+
+def _identify_payload(event: dict[str, Any]) -> dict[str, Any]:
+    """IDENTIFY's mapping, hand-written."""
+    out: dict[str, Any] = {"visitorId": _visitor_id(event)}
+    put(out, "visitorData", event.get("traits", UNDEFINED))
+    return out
+
+
+def _group_payload(event: dict[str, Any]) -> dict[str, Any]:
+    """GROUP's mapping, hand-written."""
+    out: dict[str, Any] = {}
+    put(out, "accountId", event.get("groupId", UNDEFINED))
+    traits = event.get("traits", UNDEFINED)
+    put(out, "accountData", traits)
+    put(out, "parentAccountData", step(traits, "parentAccount"))
+    return out
+
+
+def _track_payload(event: dict[str, Any]) -> dict[str, Any]:
+    """TRACK's mapping, hand-written."""
+    out: dict[str, Any] = {}
+    put(out, "event", event.get("event", UNDEFINED))
+    out["visitorId"] = _visitor_id(event)
+    account = track_account(event)
+    if account is not UNDEFINED:
+        out["accountId"] = cleaned(account)
+    put(out, "timestamp", event.get("timestamp", UNDEFINED))
+    put(out, "properties", event.get("properties", UNDEFINED))
+    out["context"] = track_context(event)
+    return out
+
 
 IDENTIFY = ActionSpec(
     name="identify",
@@ -49,6 +93,7 @@ IDENTIFY = ActionSpec(
     },
     does="Visitor `{id, ...traits}`: traits are spread after the id, so a trait named `id` becomes the visitor id.",
     configurable=False,
+    fast=_identify_payload,
 )
 
 GROUP = ActionSpec(
@@ -66,6 +111,7 @@ GROUP = ActionSpec(
         "account; the account id becomes `parent::child` (setting `joinParentAccountIds`)."
     ),
     configurable=False,
+    fast=_group_payload,
 )
 
 
@@ -113,6 +159,7 @@ TRACK = ActionSpec(
         "Event; without it Pendo accepts the call and records nothing (reported as ignored)."
     ),
     configurable=False,
+    fast=_track_payload,
 )
 
 

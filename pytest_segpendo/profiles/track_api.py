@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..events import timestamp_ms
-from ..mapping.js import js_string
-from ..records import account_record, track_record, visitor_record
-from .base import Action, ActionSpec, CompareHints, Emit, FieldSpec, Profile, Setting
+from ..mapping.js import UNDEFINED, JsFunction, js_string
+from ..mapping.kit import _LEAVES as LEAVES
+from ..mapping.kit import json_view
+from ..records import account_record, visitor_record
+from .base import Action, ActionSpec, CompareHints, Emit, FieldSpec, Profile, Setting, cleaned, step
 
 
 def P(path: str) -> dict[str, str]:
@@ -17,6 +19,93 @@ def P(path: str) -> dict[str, str]:
 
 TRACK_SOURCE = "Pendo Track Events API (support.pendo.io 360032294291; Tealium connector field table)"
 META_SOURCE = "Pendo v1 Metadata API, bulk set values: POST /api/v1/metadata/{kind}/{group}/value (docs/pendo.md)"
+
+
+def track_account(event: dict[str, Any]) -> Any:
+    """``{"@if": {"exists": $.properties.groupId, "then": $.properties.groupId, "else": $.context.groupId}}``."""
+    properties = event.get("properties", UNDEFINED)
+    found = properties.get("groupId", UNDEFINED) if type(properties) is dict else step(properties, "groupId")
+    if found is None or found is UNDEFINED:
+        context = event.get("context", UNDEFINED)
+        found = context.get("groupId", UNDEFINED) if type(context) is dict else step(context, "groupId")
+    return found
+
+
+def track_context(event: dict[str, Any]) -> dict[str, Any]:
+    """``{"ip": $.context.ip, "userAgent": $.context.userAgent, "url": $.context.page.url, "title":
+    $.context.page.title}``, as JSON sees it (undefined left out)."""
+    context = event.get("context", UNDEFINED)
+    if type(context) is dict:
+        ip = context.get("ip", UNDEFINED)
+        agent = context.get("userAgent", UNDEFINED)
+        page = context.get("page", UNDEFINED)
+        if type(page) is dict:
+            url = page.get("url", UNDEFINED)
+            title = page.get("title", UNDEFINED)
+        else:
+            url = title = step(page, "url")
+    else:
+        ip = agent = url = title = step(context, "ip")
+    out: dict[str, Any] = {}
+    leaves = LEAVES
+    if ip is not UNDEFINED:
+        out["ip"] = ip if type(ip) in leaves else json_view(ip)
+    if agent is not UNDEFINED:
+        out["userAgent"] = agent if type(agent) in leaves else json_view(agent)
+    if url is not UNDEFINED:
+        out["url"] = url if type(url) in leaves else json_view(url)
+    if title is not UNDEFINED:
+        out["title"] = title if type(title) in leaves else json_view(title)
+    return out
+
+
+def _track_payload(event: dict[str, Any]) -> dict[str, Any]:
+    """TRACK_EVENT's default mapping, hand-written (a ``$.key`` @path: the event's value as it is, undefined
+    left out)."""
+    get = event.get
+    out: dict[str, Any] = {"type": "track"}
+    value = get("event", UNDEFINED)
+    if value is not UNDEFINED and type(value) is not JsFunction:
+        out["event"] = value
+    value = get("userId", UNDEFINED)
+    if value is not UNDEFINED and type(value) is not JsFunction:
+        out["visitorId"] = value
+    account = track_account(event)
+    if account is not UNDEFINED:
+        out["accountId"] = cleaned(account)
+    value = get("timestamp", UNDEFINED)
+    if value is not UNDEFINED and type(value) is not JsFunction:
+        out["timestamp"] = value
+    value = get("properties", UNDEFINED)
+    if value is not UNDEFINED and type(value) is not JsFunction:
+        out["properties"] = value
+    out["context"] = track_context(event)
+    return out
+
+
+def _visitor_payload(event: dict[str, Any]) -> dict[str, Any]:
+    """VISITOR_METADATA's default mapping, hand-written."""
+    out: dict[str, Any] = {}
+    value = event.get("userId", UNDEFINED)
+    if value is not UNDEFINED and type(value) is not JsFunction:
+        out["visitorId"] = value
+    value = event.get("traits", UNDEFINED)
+    if value is not UNDEFINED and type(value) is not JsFunction:
+        out["values"] = value
+    return out
+
+
+def _account_payload(event: dict[str, Any]) -> dict[str, Any]:
+    """ACCOUNT_METADATA's default mapping, hand-written."""
+    out: dict[str, Any] = {}
+    value = event.get("groupId", UNDEFINED)
+    if value is not UNDEFINED and type(value) is not JsFunction:
+        out["accountId"] = value
+    value = event.get("traits", UNDEFINED)
+    if value is not UNDEFINED and type(value) is not JsFunction:
+        out["values"] = value
+    return out
+
 
 TRACK_EVENT = ActionSpec(
     name="trackEvent",
@@ -57,6 +146,7 @@ TRACK_EVENT = ActionSpec(
         "(mapping-kit has no date directive: the relay converts the ISO-8601 string). Ids are compared as strings. "
         "A track without a visitorId is not sent (setting `anonymousTracks`)."
     ),
+    fast=_track_payload,
 )
 
 VISITOR_METADATA = ActionSpec(
@@ -69,6 +159,7 @@ VISITOR_METADATA = ActionSpec(
         "values": FieldSpec(P("$.traits"), "values (visitor metadata)", META_SOURCE),
     },
     does="An identify with traits becomes `[{visitorId, values: traits}]`; an identify without traits sets nothing.",
+    fast=_visitor_payload,
 )
 
 ACCOUNT_METADATA = ActionSpec(
@@ -85,10 +176,13 @@ ACCOUNT_METADATA = ActionSpec(
         "an ordinary trait here (override the mapping to change that). A groupId already of the form "
         "`parent::child` names its parent account (`parentAccountId` = the part before `::`)."
     ),
+    fast=_account_payload,
 )
 
 
 def _id(value: Any) -> str | None:
+    if type(value) is str:
+        return value or None
     if value is None or value == "" or isinstance(value, (dict, list, bool)):
         return None
     return js_string(value)
@@ -164,15 +258,16 @@ class TrackApiProfile(Profile):
             millis = None
         properties = payload.get("properties")
         context = payload.get("context")
-        emit(
-            track_record(
-                name,
-                visitor,
-                _id(payload.get("accountId")),
-                millis,
-                properties if isinstance(properties, dict) else {},
-                context if isinstance(context, dict) else {},
-            )
+        emit(  # track_record(), inlined
+            {
+                "kind": "track",
+                "event": name,
+                "visitorId": visitor,
+                "accountId": _id(payload.get("accountId")),
+                "timestamp": millis,
+                "properties": properties if isinstance(properties, dict) else {},
+                "context": context if isinstance(context, dict) else {},
+            }
         )
         return None
 

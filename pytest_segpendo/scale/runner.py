@@ -74,7 +74,10 @@ def _call(fn: Task, payload: Any) -> Any:
     try:
         return fn(_CONTEXT, payload)
     finally:
+        # what survives a task (the modules, the profile, caches) is set aside for good: the next collection
+        # looks only at what the next task leaves, not again at everything the worker holds
         gc.collect()
+        gc.freeze()
 
 
 class _Done:

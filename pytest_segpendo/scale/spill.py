@@ -13,15 +13,23 @@ import marshal
 import os
 import shutil
 import struct
+import sys
 import tempfile
 import zlib
+from array import array
 from collections.abc import Iterable, Iterator
+from itertools import repeat
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Union
 
 __all__ = [
     "Blob",
+    "ShardFiles",
+    "append_frames",
+    "append_items",
+    "encode_lines",
+    "read_list",
     "FrameWriter",
     "ShardWriters",
     "SpillDir",
@@ -33,10 +41,14 @@ __all__ = [
 
 HEADER = struct.Struct("<BI")
 RAW, DEFLATE = 0, 1
+LINES = 2  # flag bit: a frame of lines (positions and the lines), not of marshalled items
+LINE_COUNT = struct.Struct("<IB")  # lines in a LINES frame, and whether its items carry a (None) lane
+_BIG_ENDIAN = sys.byteorder == "big"
 LEVEL = 1  # zlib level: the fastest still compresses JSON-like data about 7x
 
-Blob = Union[str, bytes]
-"""A stage's input: the path of a spill file (the local machine) or the file's bytes (sent to a Dask worker)."""
+Blob = Union[str, bytes, tuple[str, ...]]
+"""A stage's input: the path of a spill file (the local machine), several (one per worker process that wrote to
+the shard), or the file's bytes (sent to a Dask worker)."""
 
 
 def encode_frame(items: list[Any], compress: bool = True) -> bytes:
@@ -45,6 +57,35 @@ def encode_frame(items: list[Any], compress: bool = True) -> bytes:
     if compress:
         data = zlib.compress(data, LEVEL)
     return HEADER.pack(DEFLATE if compress else RAW, len(data)) + data
+
+
+def encode_lines(positions: list[int], lines: list[bytes], lanes: bool, compress: bool = True) -> bytes:
+    """One frame of lines (without line ends) and their positions: its items are ``(position, None, line)``
+    (``lanes``) or ``(position, line)``, written and read without an object per item."""
+    at = array("q", positions)
+    if _BIG_ENDIAN:
+        at.byteswap()  # stored little-endian, whichever machine reads it
+    body = LINE_COUNT.pack(len(lines), lanes) + at.tobytes() + b"\n".join(lines)
+    if compress:
+        body = zlib.compress(body, LEVEL)
+    return HEADER.pack(LINES | (DEFLATE if compress else RAW), len(body)) + body
+
+
+def _items(flag: int, body: Any) -> list[Any]:
+    data = zlib.decompress(body) if flag & DEFLATE else body
+    if not flag & LINES:
+        return marshal.loads(data)  # type: ignore[no-any-return]
+    view = memoryview(data)
+    count, lanes = LINE_COUNT.unpack_from(view, 0)
+    at = LINE_COUNT.size + 8 * count
+    positions = array("q")
+    positions.frombytes(view[LINE_COUNT.size : at])
+    if _BIG_ENDIAN:
+        positions.byteswap()
+    lines = bytes(view[at:]).split(b"\n") if count else []
+    if lanes:
+        return list(zip(positions, repeat(None), lines))
+    return list(zip(positions, lines))
 
 
 def decode_frames(data: bytes) -> Iterator[list[Any]]:
@@ -56,23 +97,67 @@ def decode_frames(data: bytes) -> Iterator[list[Any]]:
         at += HEADER.size
         body = view[at : at + size]
         at += size
-        yield marshal.loads(zlib.decompress(body) if flag == DEFLATE else body)
+        yield _items(flag, body)
 
 
 def read_blob(blob: Blob) -> bytes:
     if isinstance(blob, bytes):
         return blob
+    if isinstance(blob, tuple):
+        return b"".join(Path(p).read_bytes() for p in blob)
     return Path(blob).read_bytes()
 
 
 def read_items(blob: Blob) -> Iterator[Any]:
-    """Every item of a spill file (its path, or its bytes), in the order written."""
+    """Every item of a spill file (its path, or its bytes), in the order written; of several files, one after
+    the other."""
     if isinstance(blob, bytes):
         for items in decode_frames(blob):
             yield from items
         return
-    with open(blob, "rb") as f:
-        yield from _read_stream(f)
+    for path in blob if isinstance(blob, tuple) else (blob,):
+        with open(path, "rb") as f:
+            yield from _read_stream(f)
+
+
+def append_items(folder: str, name: str, items_by_shard: Iterable[list[Any]], compress: bool) -> list[tuple[int, str]]:
+    """Append each shard's items, as one frame, to this process's own spill file of the shard
+    (``{name}-{shard}-{pid}``: no two processes write one file); the (shard, path) of each file written."""
+    return append_frames(folder, name, (encode_frame(items, compress) if items else b"" for items in items_by_shard))
+
+
+def append_frames(folder: str, name: str, frames_by_shard: Iterable[bytes]) -> list[tuple[int, str]]:
+    """:func:`append_items` for frames already made (empty bytes: nothing for that shard)."""
+    pid = os.getpid()
+    out = []
+    for shard, frame in enumerate(frames_by_shard):
+        if frame:
+            path = os.path.join(folder, f"{name}-{shard:05d}-{pid}")
+            with open(path, "ab") as f:
+                f.write(frame)
+            out.append((shard, path))
+    return out
+
+
+class ShardFiles:
+    """The spill files of each shard written by worker processes themselves (:func:`append_items`)."""
+
+    def __init__(self, shards: int):
+        self.files: list[dict[str, None]] = [{} for _ in range(shards)]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def add(self, written: Iterable[tuple[int, str]]) -> None:
+        for shard, path in written:
+            self.files[shard][path] = None
+
+    def close(self) -> None:
+        """Nothing to flush: each frame was written whole by the process that made it."""
+
+    def blobs(self) -> list[Blob]:
+        """Per shard, its files (in the order first written), or empty bytes."""
+        return [tuple(sorted(paths)) if paths else b"" for paths in self.files]
 
 
 def _read_stream(f: BinaryIO) -> Iterator[Any]:
@@ -81,8 +166,20 @@ def _read_stream(f: BinaryIO) -> Iterator[Any]:
         if len(head) < HEADER.size:
             return
         flag, size = HEADER.unpack(head)
-        body = f.read(size)
-        yield from marshal.loads(zlib.decompress(body) if flag == DEFLATE else body)
+        yield from _items(flag, f.read(size))
+
+
+def read_list(blob: Blob) -> list[Any]:
+    """Every item of a spill file (or files, or bytes) in one list, the order written; a file read at once."""
+    out: list[Any] = []
+    if isinstance(blob, bytes):
+        for items in decode_frames(blob):
+            out.extend(items)
+        return out
+    for path in blob if isinstance(blob, tuple) else (blob,):
+        for items in decode_frames(Path(path).read_bytes()):
+            out.extend(items)
+    return out
 
 
 class FrameWriter:

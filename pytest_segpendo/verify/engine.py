@@ -252,32 +252,42 @@ class _Normaliser:
         self.pattern = False
         # which expected records carry an agent field (then it is compared for them)
         self.agent_expected: set[tuple[str, Any, tuple[str, ...]]] = set()
-        for r in expected:
-            kind = str(r.get("kind"))
-            if kind == "visitor":
-                self.expected_ids.add(str(_id_string(r.get("id"))))
-            elif kind == "track":
-                self.expected_ids.add(str(_id_string(r.get("visitorId"))))
-            for segs in self.agent.get(kind, ()):
-                if _has(r, segs):
-                    self.agent_expected.add((kind, None if kind == "track" else r.get("id"), segs))
+        # what an expected record teaches: its id (only the anonymous-id pattern needs them), its agent fields
+        self.learns = bool(options.anonymous_ids or self.agent)
+        self.ids_as_strings = options.ids_as_strings
+        for r in expected if self.learns else ():
+            self.learn(r)
         if options.anonymous_ids:
             self.pattern = ANONYMOUS_PATTERN in self.expected_ids
 
+    def learn(self, r: Record) -> None:
+        """Take in one expected record (``learns``: the others teach nothing)."""
+        kind = str(r.get("kind"))
+        if kind == "visitor":
+            self.expected_ids.add(str(_id_string(r.get("id"))))
+        elif kind == "track":
+            self.expected_ids.add(str(_id_string(r.get("visitorId"))))
+        for segs in self.agent.get(kind, ()):
+            if _has(r, segs):
+                self.agent_expected.add((kind, None if kind == "track" else r.get("id"), segs))
+
     def __call__(self, record: Record, observed: bool) -> Record:
-        kind = str(record.get("kind"))
         out = record
         if "source" in out:  # where a fake got it (GET /__segpendo/records): not part of what Pendo received
             out = {k: v for k, v in out.items() if k != "source"}
-        if self.options.ids_as_strings:
+        if self.ids_as_strings:
+            get = out.get
             for f in ID_FIELDS:
-                v = out.get(f)
+                v = get(f)
                 if v is None or type(v) is str:
                     continue
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
                     if out is record:
                         out = dict(record)
                     out[f] = _id_string(v)
+        if not (self.ignore or self.pattern or self.agent):
+            return out
+        kind = str(record.get("kind"))
         if self.pattern and observed:
             name = "id" if kind == "visitor" else "visitorId" if kind == "track" else ""
             v = out.get(name) if name else None
@@ -331,28 +341,75 @@ def _deepdiff() -> tuple[Any, Any]:
     return _DEEPDIFF
 
 
+def _deepdiff_levels(expected: Any, observed: Any) -> list[tuple[tuple[Any, ...], Any, Any]]:
+    """Where DeepDiff finds two values different: (path, expected value, observed value), ABSENT for a side
+    without the field."""
+    DeepDiff, notpresent = _deepdiff()
+    tree = DeepDiff(expected, observed, view="tree", verbose_level=2)
+    return [
+        (
+            tuple(level.path(output_format="list")),
+            ABSENT if level.t1 is notpresent else level.t1,
+            ABSENT if level.t2 is notpresent else level.t2,
+        )
+        for levels in tree.values()
+        for level in levels
+    ]
+
+
+_LEAF_TYPES = frozenset((str, int, float, bool, type(None)))
+DEEPER_THRESHOLD = 0.33  # DeepDiff's threshold_to_diff_deeper: below this share of common keys, an object changed
+
+
+def _object_levels(e: dict[str, Any], o: dict[str, Any], path: tuple[Any, ...], out: list[Any]) -> bool:
+    """:func:`_deepdiff_levels` of two objects whose differences are in objects and leaves only, appended to
+    ``out`` (in another order; they are sorted): a key on one side only; a value of another type; a leaf of the
+    same type that differs. False (``out`` then unused) when arrays differ, or a value is not JSON: DeepDiff
+    decides those."""
+    union = len(e.keys() | o.keys())
+    if union > 1 and len(e.keys() & o.keys()) / union < DEEPER_THRESHOLD:
+        out.append((path, e, o))  # too few keys in common: DeepDiff calls the whole object changed
+        return True
+    for k, a in e.items():
+        if k not in o:
+            out.append(((*path, k), a, ABSENT))
+            continue
+        b = o[k]
+        if a is b:
+            continue  # one object on both sides (DeepDiff looks no further: a NaN equals itself then)
+        ta = type(a)
+        if ta is not type(b):
+            out.append(((*path, k), a, b))
+        elif ta is dict:
+            if not _object_levels(a, b, (*path, k), out):
+                return False
+        elif ta in _LEAF_TYPES:
+            if a != b:
+                out.append(((*path, k), a, b))
+        elif ta is not list or _canonical(a) != _canonical(b):
+            return False  # arrays that differ (or values DeepDiff alone knows): DeepDiff's word
+    for k, b in o.items():
+        if k not in e:
+            out.append(((*path, k), ABSENT, b))
+    return True
+
+
 def _field_diffs(
     kind: str, expected: Record, observed: Record, matchers: Sequence[Matcher], tolerance: int | None
 ) -> list[FieldDiff]:
-    DeepDiff, notpresent = _deepdiff()
-    tree = DeepDiff(expected, observed, view="tree", verbose_level=2)
+    _deepdiff()  # imported with the first pair to compare, as before (what the diff compares with is DeepDiff's)
+    levels: list[tuple[tuple[Any, ...], Any, Any]] = []
+    if not (type(expected) is dict and type(observed) is dict and _object_levels(expected, observed, (), levels)):
+        levels = _deepdiff_levels(expected, observed)
     out = []
-    for _report, levels in tree.items():
-        for level in levels:
-            segments = tuple(level.path(output_format="list"))
-            e = ABSENT if level.t1 is notpresent else level.t1
-            a = ABSENT if level.t2 is notpresent else level.t2
-            if segments == ("kind",):
-                continue
-            if (
-                kind == "track"
-                and segments == ("timestamp",)
-                and (e is None or (tolerance and _close(e, a, tolerance)))
-            ):
-                continue  # within the tolerance, or not predictable (the event had no time)
-            if any(m.applies(kind, segments) and m.equal(e, a) for m in matchers):
-                continue
-            out.append(FieldDiff(segments, e, a))
+    for segments, e, a in levels:
+        if segments == ("kind",):
+            continue
+        if kind == "track" and segments == ("timestamp",) and (e is None or (tolerance and _close(e, a, tolerance))):
+            continue  # within the tolerance, or not predictable (the event had no time)
+        if any(m.applies(kind, segments) and m.equal(e, a) for m in matchers):
+            continue
+        out.append(FieldDiff(segments, e, a))
     out.sort(key=lambda f: tuple((0, s) if isinstance(s, int) else (1, s) for s in f.path))
     return out
 
