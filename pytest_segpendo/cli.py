@@ -7,21 +7,24 @@ Exit codes everywhere: 0 success / conforms, 1 problems found in the input, 2 ba
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import gc
 import io
 import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from . import __version__, defaults
-from .events import validate_lines
-from .jsonl import iter_jsonl, source_name
+from .jsonl import source_name
 from .traffic import BUNDLED_LOCALES, DEFAULT_START_MS, SCENARIOS, generate_jsonl, parse_mix, parse_start
 
 if TYPE_CHECKING:
+    from .archive import EventSource
     from .fakes.pendo import FakePendo
+    from .scale import Progress
 
 __all__ = ["EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "UsageError", "build_parser", "main", "run"]
 
@@ -33,6 +36,10 @@ QUIET_HELP = (
     "--quiet S: Pendo traffic has settled after S seconds without a request"
 )
 ENV_KEYS = defaults.KEY_ENV
+EVENTS_HELP = (
+    "a JSONL file (gzipped or not), a folder of them (read recursively, in path order: Segment's S3 archive "
+    "segment-logs/SOURCE/DAY/*.gz replays day by day), or - for stdin"
+)
 
 
 class UsageError(Exception):
@@ -59,6 +66,37 @@ def _integer(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a whole number (got {text!r})") from None
+
+
+def _positive(text: str) -> int:
+    value = _integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more (got {value})")
+    return value
+
+
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
+
+
+def _size(text: str) -> int:
+    """Bytes, or with a binary unit: 64M, 1G, 500K."""
+    number, unit = text.strip().rstrip("bB"), ""
+    if number[-1:].upper() in _UNITS:
+        number, unit = number[:-1], number[-1:].upper()
+    try:
+        value = int(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a size in bytes, e.g. 1000000 or 64M (got {text!r})") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative (got {text!r})")
+    return value * _UNITS[unit]
+
+
+def _size_text(value: int) -> str:
+    for unit in ("G", "M", "K"):
+        if value and value % _UNITS[unit] == 0:
+            return f"{value // _UNITS[unit]}{unit}"
+    return str(value)
 
 
 def _valid_locale(locale: str, command: str) -> str:
@@ -153,31 +191,220 @@ def _counted(items: Iterable[Any], args: argparse.Namespace, total: int | None, 
     return iterate(items, total, desc, unit, enabled=True, every=256)
 
 
+# -- reading events and records ---------------------------------------------------------------------------
+#
+# Every command that reads events or records takes what pytest_segpendo.archive.EventSource takes: a JSONL file
+# (plain or gzipped), a folder of them (read recursively, in path order: Segment's S3 archive layout
+# segment-logs/{source}/{day}/*.gz replays day by day), or - for stdin. A line that cannot be used is counted in
+# the source with its file and line, never stopping the read; each command says what it does about it
+# (docs/cli.md, "Events from files, folders and archives").
+
+
+def _source(path: str, command: str) -> EventSource:
+    """The events or records at ``path``; a path that does not exist, or a folder without event files, is a usage
+    error (exit 2)."""
+    from .archive import EventSource, event_files
+
+    if path != "-":
+        if not os.path.exists(path):
+            raise UsageError(f"segpendo {command}: cannot read {path}: {os.strerror(errno.ENOENT)}")
+        if os.path.isdir(path) and not event_files(path):
+            raise UsageError(
+                f"segpendo {command}: cannot read {path}: no event files in this folder (.jsonl, .json, .ndjson, "
+                "optionally .gz)"
+            )
+    return EventSource(path)
+
+
+def _read(source: EventSource, command: str, kind: str = "event") -> Iterator[dict[str, Any]]:
+    """The values of ``source``, parsed as they are consumed: JSON objects (``event``), valid Segment events
+    (``valid event``) or Pendo records (``record``). Any other line is counted in ``source.bad`` with its file and
+    line, worded as the sharded path words it; a file that cannot be opened is a usage error (exit 2)."""
+    from .archive import bad_line, parse_line
+
+    validate_event: Any = None
+    record_errors: Any = None
+    if kind == "valid event":
+        from .events import validate_event
+    elif kind == "record":
+        from .records import record_errors
+    try:
+        for batch in source.batches(defaults.BATCH_LINES):
+            good, bad = 0, []
+            if batch.error is not None:
+                bad.append(bad_line(batch.source, batch.first, batch.error, b""))
+            for offset, raw in enumerate(batch.lines):
+                line = raw.strip()
+                if not line:
+                    continue
+                bound = len(raw) * 9 // 2 + 1  # an upper bound of the event's compact size: not measured again
+                check = (
+                    (lambda value, bound=bound: validate_event(value, bound)) if validate_event is not None else None
+                )
+                value, error = parse_line(line, check)
+                if error is None and record_errors is not None:
+                    errors = record_errors(value)
+                    if errors:
+                        error = f"not a Pendo record: {errors[0]}"
+                if error is not None:
+                    bad.append(bad_line(batch.source, batch.first + offset, error, line))
+                    continue
+                good += 1
+                yield value
+            source.account(good, bad)
+    except OSError as exc:
+        where = exc.filename or source_name(str(source.paths))
+        raise UsageError(f"segpendo {command}: cannot read {where}: {exc.strerror or exc}") from None
+
+
+def _bad_lines(source: EventSource, command: str) -> list[str]:
+    """The lines a command prints first when lines of its input could not be used: how many, and the first few
+    with their file and line (all of them go to the JSON report, ``bad_lines``)."""
+    if not source.bad:
+        return []
+    shown = defaults.BAD_LINES_SHOWN
+    out = [f"segpendo {command}: {source.summary()}"]
+    out.extend(f"  {bad}" for bad in source.bad[:shown])
+    if len(source.bad) > shown:
+        out.append(f"  ... and {len(source.bad) - shown:,} more (the JSON report lists them all: bad_lines)")
+    return out
+
+
+def _input_size(paths: Sequence[str]) -> int | None:
+    """Bytes of the input once read (a gzipped file: the size its trailer gives, at least its own), or None when
+    one of them is stdin."""
+    from .archive import GZIP_MAGIC, event_files
+
+    total = 0
+    for path in paths:
+        if path == "-":
+            return None
+        for file in event_files(path):
+            try:
+                with open(file, "rb") as f:
+                    size = os.fstat(f.fileno()).st_size
+                    if size >= 18 and f.read(2) == GZIP_MAGIC:
+                        f.seek(-4, os.SEEK_END)
+                        size = max(size, int.from_bytes(f.read(4), "little"))
+            except OSError:
+                continue  # reported when it is read
+            total += size
+    return total
+
+
+def _use_shards(args: argparse.Namespace, *paths: str) -> bool:
+    """Whether expect or diff take the sharded path: when asked (``--shards``, ``--scheduler``), or when the input
+    is over ``--sharded-above`` once read; stdin, of unknown size, only with ``--sharded-above 0``."""
+    if args.shards is not None or args.scheduler is not None or args.sharded_above == 0:
+        return True
+    size = _input_size(paths)
+    return size is not None and size > args.sharded_above
+
+
+class _StageBars:
+    """The sharded path's progress (``progress(stage, done, total)``) on a terminal: a bar per stage."""
+
+    def __init__(self) -> None:
+        from .progress import Bar
+
+        self._make = Bar
+        self.bar: Bar | None = None
+        self.stage = ""
+        self.done = 0
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        if stage != self.stage or self.bar is None:
+            self.close()
+            unit = "shard" if "shard" in stage else "batch"
+            self.bar, self.stage, self.done = self._make(total, stage, unit, enabled=True), stage, 0
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _stage_bars(args: argparse.Namespace) -> _StageBars | None:
+    return _StageBars() if _show_progress(args) else None
+
+
+def _scale_options(args: argparse.Namespace, progress: Progress | None) -> dict[str, Any]:
+    """The keywords of the sharded path from the command's options."""
+    return {
+        "workers": args.workers,
+        "spill_dir": args.spill_dir,
+        "scheduler": args.scheduler,
+        "shards": args.shards,
+        "progress": progress,
+    }
+
+
 # -- validate ---------------------------------------------------------------------------------------------
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    name = source_name(args.events)
+    """Every line of a file, folder (each file's lines) or stdin, against the Segment Spec."""
+    import dataclasses
+    import itertools
+
+    from .events import ValidationReport, validate_lines
+    from .jsonl import JsonlLine, iter_jsonl
+
+    source = _source(args.events, "validate")
+    single = args.events == "-" or not os.path.isdir(args.events)
+
+    def lines(batches: Iterable[Any]) -> Iterator[JsonlLine]:
+        for batch in batches:
+            if batch.error is not None:
+                yield JsonlLine(batch.first, error=batch.error)
+                continue
+            for item in iter_jsonl(io.BytesIO(b"".join(batch.lines))):
+                yield dataclasses.replace(item, line=item.line + batch.first - 1)
+
+    reports: list[tuple[str, ValidationReport]] = []
     try:
-        report = validate_lines(iter_jsonl(args.events))
+        for name, batches in itertools.groupby(source.batches(defaults.BATCH_LINES), key=lambda b: b.source):
+            reports.append((source_name(args.events) if single else name, validate_lines(lines(batches))))
     except OSError as exc:
-        raise UsageError(f"segpendo validate: cannot read {name}: {exc.strerror or exc}") from None
+        raise UsageError(
+            f"segpendo validate: cannot read {exc.filename or args.events}: {exc.strerror or exc}"
+        ) from None
+    total = ValidationReport()
+    for _name, report in reports:
+        total.lines += report.lines
+        total.valid += report.valid
+        total.invalid.extend(report.invalid)
+        for kind, n in report.by_type.items():
+            total.by_type[kind] = total.by_type.get(kind, 0) + n
+    invalid = [(name, bad) for name, report in reports for bad in report.invalid]
     if args.format == "json":
         body = {
-            "valid": report.ok,
-            "lines": report.lines,
-            "events": report.valid,
-            "byType": report.by_type,
-            "invalid": [{"line": b.line, "errors": b.errors} for b in report.invalid[: args.max_errors]],
-            "invalidLines": len(report.invalid),
+            "valid": total.ok,
+            "lines": total.lines,
+            "events": total.valid,
+            "byType": total.by_type,
+            "invalid": [
+                {"line": b.line, "errors": b.errors} | ({} if single else {"source": n})
+                for n, b in invalid[: args.max_errors]
+            ],
+            "invalidLines": len(total.invalid),
         }
+        if not single:
+            body["files"] = len(source.files)
         print(json.dumps(body, ensure_ascii=False))
     else:
-        print(report.format(name, limit=args.max_errors))
-    if report.lines == 0:
-        print(f"segpendo validate: {name} holds no events", file=sys.stderr)
+        out = [f"{name}:{bad.line}: {message}" for name, bad in invalid[: args.max_errors] for message in bad.errors]
+        if len(invalid) > args.max_errors:
+            out.append(f"... and {len(invalid) - args.max_errors} more invalid lines")
+        summary = total.format(limit=0).splitlines()[-1]
+        out.append(summary if single else f"{summary} ({len(source.files)} files)")
+        print("\n".join(out))
+    if total.lines == 0:
+        print(f"segpendo validate: {source_name(args.events)} holds no events", file=sys.stderr)
         return EXIT_PROBLEMS
-    return EXIT_OK if report.ok else EXIT_PROBLEMS
+    return EXIT_OK if total.ok else EXIT_PROBLEMS
 
 
 # -- transform --------------------------------------------------------------------------------------------
@@ -193,25 +420,6 @@ def _read_json_file(path: str, what: str, command: str) -> object:
         raise UsageError(f"segpendo {command}: {what} {path} is not JSON: {exc}") from None
 
 
-def _events(path: str, command: str, validate: bool) -> Iterator[dict[str, Any]]:
-    """The events of a JSONL file, parsed (and validated) as they are consumed; a bad line is a usage error
-    (exit 2) naming the file and the line."""
-    from .events import validate_event
-    from .jsonl import JsonlError, iter_values
-
-    name = source_name(path)
-    try:
-        for number, event, bound in iter_values(path):
-            if validate:
-                errors = validate_event(event, bound)
-                if errors:
-                    more = f" (and {len(errors) - 1} more; run segpendo validate {name})" if len(errors) > 1 else ""
-                    raise UsageError(f"segpendo {command}: {name}:{number}: invalid event: {errors[0]}{more}")
-            yield event
-    except JsonlError as exc:
-        raise UsageError(f"segpendo {command}: {exc}") from None
-
-
 def cmd_transform(args: argparse.Namespace) -> int:
     from .mapping import UNDEFINED, CompiledMapping, MappingError, js_dumps
 
@@ -222,7 +430,10 @@ def cmd_transform(args: argparse.Namespace) -> int:
     except MappingError as exc:
         more = f" (and {len(exc.messages) - 1} more)" if len(exc.messages) > 1 else ""
         raise UsageError(f"segpendo transform: invalid mapping {args.field_mapping}: {exc.messages[0]}{more}") from None
-    events = list(_events(args.events, "transform", validate=False))
+    source = _source(args.events, "transform")
+    events = list(_read(source, "transform"))
+    if source.bad:  # one result a line, in the events' order: a skipped line would shift every result after it
+        raise UsageError(f"segpendo transform: {source.bad[0]}")
     name = source_name(args.events)
     failures = 0
     lines = []
@@ -253,29 +464,76 @@ def _settings(pairs: list[str], command: str) -> dict[str, str]:
 
 
 def cmd_expect(args: argparse.Namespace) -> int:
+    """The records the events should produce: in memory, or in shards for a large input (the same bytes)."""
     from .jsonl import bulk
     from .profiles import ProfileError, UserMapping, get_profile
 
     try:
         mapping = UserMapping.load(args.mapping) if args.mapping else None
-        profile = get_profile(args.profile, _settings(args.setting, "expect"), mapping)
+        settings = _settings(args.setting, "expect")
+        profile = get_profile(args.profile, settings, mapping)
     except ProfileError as exc:
         raise UsageError(f"segpendo expect: {exc}") from None
     view = args.view or profile.hints.view
+    source = _source(args.events, "expect")
     batch_mode()
-    with bulk():
-        events = _events(args.events, "expect", validate=not args.no_validate)
-        result = profile.expect(_counted(events, args, None, "reading events"))
-        records = result.view(view)
-        write_records(args.output, records, "expect")
-    ignored = ", ".join(f"{k} {v}" for k, v in sorted(result.ignored_summary().items())) or "none"
-    print(
-        f"segpendo expect: {result.events} events -> {len(records)} records ({view} view, profile "
-        f"{profile.name}); "
-        f"ignored: {ignored}",
-        file=sys.stderr,
-    )
-    return EXIT_OK
+    if _use_shards(args, args.events):
+        from .scale import expect_to_file
+
+        bars = _stage_bars(args)
+        try:
+            with _output(args.output, "expect") as out:
+                summary = expect_to_file(
+                    source,
+                    args.profile,
+                    out,
+                    view=view,
+                    settings=settings,
+                    mapping=mapping,
+                    validate=not args.no_validate,
+                    **_scale_options(args, bars),
+                )
+        except OSError as exc:
+            raise UsageError(f"segpendo expect: {exc.filename or args.events}: {exc.strerror or exc}") from None
+        finally:
+            if bars is not None:
+                bars.close()
+        line, bad = summary.line(), bool(summary.bad)
+    else:
+        with bulk():
+            events = _read(source, "expect", "event" if args.no_validate else "valid event")
+            result = profile.expect(_counted(events, args, None, "reading events"))
+            records = result.view(view)
+            write_records(args.output, records, "expect")
+        line, bad = _expect_line(source, len(records), view, profile.name, result.ignored_summary()), bool(source.bad)
+    print(f"segpendo expect: {line}", file=sys.stderr)
+    return EXIT_USAGE if bad else EXIT_OK
+
+
+def _expect_line(source: EventSource, records: int, view: str, profile: str, ignored: dict[str, int]) -> str:
+    """The summary of an expectation made in memory, word for word the sharded path's (``ExpectSummary.line()``,
+    not imported here: the in-memory path stays as light to start as it was)."""
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(ignored.items())) or "none"
+    text = f"{source.events} events -> {records} records ({view} view, profile {profile}); ignored: {kinds}"
+    if source.bad:
+        text += f"; {len(source.bad):,} bad line(s) skipped (first: {source.bad[0]})"
+    return text
+
+
+@contextlib.contextmanager
+def _output(path: str | None, command: str) -> Iterator[IO[bytes]]:
+    """A binary stream to ``path``, or to stdout for None or ``-``."""
+    if not path or path == "-":
+        sys.stdout.flush()
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    try:
+        out = open(path, "wb")  # noqa: SIM115
+    except OSError as exc:
+        raise UsageError(f"segpendo {command}: cannot write {path}: {exc.strerror}") from None
+    with out:
+        yield out
 
 
 # -- serve ------------------------------------------------------------------------------------------------
@@ -292,17 +550,19 @@ def _start_fake_pendo(args: argparse.Namespace, command: str, **options: Any) ->
     """The fake Pendo server of ``serve`` and ``check``, listening; a taken port is a usage error."""
     from .fakes.pendo import FakePendo
 
-    pendo = FakePendo(
-        host=args.host,
-        port=args.pendo_port,
-        api_key=args.api_key,
-        integration_key=args.integration_key,
-        track_secret=args.track_secret,
-        max_age_days=args.max_age_days or None,
-        **options,
-    )
     try:
+        pendo = FakePendo(
+            host=args.host,
+            port=args.pendo_port,
+            api_key=args.api_key,
+            integration_key=args.integration_key,
+            track_secret=args.track_secret,
+            max_age_days=args.max_age_days or None,
+            **options,
+        )
         pendo.start()
+    except ValueError as exc:  # e.g. more worker processes than a fake takes
+        raise UsageError(f"segpendo {command}: {exc}") from None
     except OSError as exc:
         raise UsageError(
             f"segpendo {command}: cannot listen on {args.host}:{args.pendo_port}: {exc.strerror or exc} "
@@ -356,6 +616,20 @@ def _fault_rules(args: argparse.Namespace, command: str, *, default: bool = True
     return [] if chosen is False and command == "serve" else chosen
 
 
+def _fake_scale(args: argparse.Namespace, events: int | None = None) -> dict[str, Any]:
+    """The fake Pendo server's processes and memory from ``--workers``, ``--memory-records`` and ``--spill-dir``;
+    without ``--workers``, a check of ``defaults.SCALED_EVENTS`` events or more gets one process per core."""
+    from .scale.runner import default_workers
+
+    workers = args.workers
+    if workers is None:
+        workers = default_workers() if events is not None and events >= defaults.SCALED_EVENTS else 1
+    options: dict[str, Any] = {"workers": workers, "spill_dir": args.spill_dir}
+    if args.memory_records is not None:
+        options["memory_records"] = args.memory_records
+    return options
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the fakes until SIGINT or SIGTERM; print one JSON line with their URLs once they listen."""
     import signal
@@ -379,6 +653,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_requests=args.log_requests,
         faults=rules,
         clock=_clock(args.now, "serve"),
+        **_fake_scale(args),
     )
     try:
         segment.start()
@@ -434,7 +709,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     _required(args, "send", ("sut", "--sut"))
     data = _read_json_file(args.data, "data mapping", "send") if args.data else None
     batch_mode()
-    events = list(_events(args.events, "send", validate=False))
+    source = _source(args.events, "send")
+    events = list(_counted(_read(source, "send"), args, None, "reading events"))
     from .conformance import RemoteError, RemotePendo, follow_clock
     from .delivery import Observers, TrafficClock
     from .progress import DeliveryProgress
@@ -458,11 +734,15 @@ def cmd_send(args: argparse.Namespace) -> int:
         raise UsageError(f"segpendo send: {messages[0] if messages else exc}") from None
     finally:
         progress.close()
+    for line in _bad_lines(source, "send"):
+        print(line)
     print(report.format())
     if args.report:
+        document = report.as_json()
+        document["bad_lines"] = source.bad_lines_json()
         try:
             with open(args.report, "w", encoding="utf-8") as out:
-                json.dump(report.as_json(), out, indent=2)
+                json.dump(document, out, indent=2)
         except OSError as exc:
             raise UsageError(f"segpendo send: cannot write {args.report}: {exc.strerror}") from None
     return EXIT_OK if report.ok else EXIT_PROBLEMS
@@ -471,28 +751,10 @@ def cmd_send(args: argparse.Namespace) -> int:
 # -- diff and check ---------------------------------------------------------------------------------------
 
 
-def _records(path: str, command: str, args: argparse.Namespace | None = None) -> list[dict[str, Any]]:
-    """The records of a JSONL file; a line that is not a record is a usage error naming the file and line."""
-    from .jsonl import JsonlError, iter_values
-    from .records import record_errors
-
-    name = source_name(path)
-    out = []
-    lines: Iterable[Any] = iter_values(path)
-    if args is not None:
-        lines = _counted(lines, args, None, f"reading {name}", "record")
-    try:
-        for number, record, _bound in lines:
-            errors = record_errors(record)
-            if errors:
-                raise UsageError(
-                    f"segpendo {command}: {name}:{number}: not a Pendo record: {errors[0]} (records are what segpendo "
-                    "expect writes)"
-                )
-            out.append(record)
-    except JsonlError as exc:
-        raise UsageError(f"segpendo {command}: {exc}") from None
-    return out
+def _records(source: EventSource, command: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The records of a file, folder or stdin, in memory; lines that are not records are counted in ``source``."""
+    name = source_name(str(source.paths))
+    return list(_counted(_read(source, command, "record"), args, None, f"reading {name}", "record"))
 
 
 def _diff_options(args: argparse.Namespace, command: str, hints: object | None) -> object:
@@ -527,6 +789,8 @@ def _write_report(path: str | None, document: dict[str, Any], command: str) -> N
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    """Two records files compared: in memory, or in shards for large ones (the same report). Lines that are not
+    records are skipped and reported on both paths (a root cause and a note); the exit code is then 2."""
     from .jsonl import bulk
     from .profiles import PROFILES
     from .verify import diff
@@ -539,11 +803,31 @@ def cmd_diff(args: argparse.Namespace) -> int:
             raise UsageError(f"segpendo diff: unknown profile {args.profile!r} (choose from {', '.join(PROFILES)})")
         hints = PROFILES[args.profile].hints
     options = _diff_options(args, "diff", hints)
+    sides = [_source(args.expected, "diff"), _source(args.observed, "diff")]
     batch_mode()
-    with bulk():
-        expected = _records(args.expected, "diff", args)
-        observed = _records(args.observed, "diff", args)
-        report = diff(expected, observed, options, profile=args.profile)  # type: ignore[arg-type]
+    expected: list[dict[str, Any]] | None = None
+    observed: list[dict[str, Any]] | None = None
+    if _use_shards(args, args.expected, args.observed):
+        from .scale import diff_files
+
+        bars = _stage_bars(args)
+        try:
+            report = diff_files(sides[0], sides[1], options, profile=args.profile, **_scale_options(args, bars))  # type: ignore[arg-type]
+        finally:
+            if bars is not None:
+                bars.close()
+    else:
+        with bulk():
+            expected = _records(sides[0], "diff", args)
+            observed = _records(sides[1], "diff", args)
+            report = diff(expected, observed, options, profile=args.profile)  # type: ignore[arg-type]
+        for given, side in zip((args.expected, args.observed), sides):
+            if side.bad:  # worded as the sharded path words them
+                from types import SimpleNamespace
+
+                from .scale.pipeline import _report_bad
+
+                _report_bad(report, SimpleNamespace(bad=side.bad, name=given))  # type: ignore[arg-type]
     print(report.format())
     _write_report(args.report, report.as_json(), "diff")
     if args.html:
@@ -553,6 +837,15 @@ def cmd_diff(args: argparse.Namespace) -> int:
         _write_html(
             args.html, doc, "diff", title=f"segpendo diff {source_name(args.expected)} {source_name(args.observed)}"
         )
+    unread = [cause for cause in report.causes if cause.what == "unreadable lines"]
+    if unread:
+        count = sum(cause.count for cause in unread)
+        print(
+            f"segpendo diff: {count:,} line(s) that are not records skipped, not compared (first: "
+            f"{unread[0].example}); the report covers the rest",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     return EXIT_OK if report.conforms else EXIT_PROBLEMS
 
 
@@ -635,8 +928,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     seed = defaults.SEED if args.seed is None else args.seed
     count = defaults.COUNT if args.count is None else args.count
     scenario = args.scenario or defaults.SCENARIO
+    read: EventSource | None = None
+    if args.pendo and args.memory_records is not None:
+        raise UsageError(
+            "segpendo check: --memory-records is for the fake Pendo server check starts (--pendo-port): give it to "
+            "segpendo serve"
+        )
     if args.events:
-        events = list(_events(args.events, "check", validate=False))
+        read = _source(args.events, "check")
+        batch_mode()
+        events = list(_counted(_read(read, "check"), args, None, "reading events"))
         source = f"--events {_quote(args.events)}"
     else:
         try:
@@ -657,7 +958,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             raise UsageError(f"segpendo check: {exc}") from None
         where = f"--pendo {args.pendo}"
     else:
-        pendo = _start_fake_pendo(args, "check")
+        pendo = _start_fake_pendo(args, "check", **_fake_scale(args, len(events)))
         where = f"--pendo-port {args.pendo_port}"
     reproduce = _check_reproduce(args, source, where, faults)
     delivery = _delivery(args, data)
@@ -683,6 +984,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             reproduce=reproduce,
             faults=faults,
             progress=progress if progress.active else None,
+            sharded={"above": args.sharded_above, "workers": args.workers, "spill_dir": args.spill_dir},
         )
         if args.html:
             from types import SimpleNamespace
@@ -710,6 +1012,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"segpendo check: cannot reach the system under test at {args.sut}: {reason} (is it running and listening "
             "there?)"
         )
+    if read is not None:
+        for line in _bad_lines(read, "check"):
+            print(line)
     if result.stopped:
         print(f"segpendo: stopped early: {result.stopped}")
     if sent is not None:
@@ -718,6 +1023,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     document = result.report.as_json()
     document["delivery"] = sent.as_json() if sent is not None else None
     document["stopped"] = result.stopped
+    document["bad_lines"] = read.bad_lines_json() if read is not None else []
     _write_report(args.report, document, "check")
     if doc is not None:
         _write_html(args.html, doc, "check")
@@ -727,14 +1033,28 @@ def cmd_check(args: argparse.Namespace) -> int:
 # -- demo -------------------------------------------------------------------------------------------------
 
 
+def _demo_document(
+    docs: list[Any], result: Any, fake: Any, events: list[Any], recorder: Any, title: str, html: str | None
+) -> None:
+    """With ``--html``: the run document of one demo pass (``fake``: what the fake Pendo server injected and got)."""
+    if not html:
+        return
+    from .html import run_document
+
+    marks = recorder.marks if recorder is not None else []
+    docs.append(run_document(result, pendo=fake, events=events, marks=marks, title=f"segpendo demo: {title}"))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """The whole loop, twice: generated traffic -> the bundled reference relay -> the fake Pendo server ->
     diff with profile track-api+metadata; then the same against a broken relay. Exit 0 when the correct relay
     conforms and the broken one is caught. Both run on the check's bad days (seeded Pendo faults, Segment
     re-deliveries) unless ``--no-faults``."""
+    from types import SimpleNamespace
+
     from .conformance import run_check
     from .fakes.pendo import FakePendo
-    from .html import TimelineRecorder, run_document
+    from .html import TimelineRecorder
     from .progress import DeliveryProgress
     from .relay import BROKEN, BUGS, Relay
     from .traffic import generate
@@ -758,55 +1078,67 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "APIs out)" + ("" if faults else "; no bad days (--no-faults)")
     )
     outcomes = []
-    docs = []
+    docs: list[Any] = []
     again = f" --start {_quote(args.start)}" if args.start else ""
     again += "" if faults else " --no-faults"
+    scaled = len(events) >= defaults.SCALED_EVENTS
     for title, relay_bugs in (("the correct relay", ()), (f"a broken relay (bugs: {', '.join(bugs)})", bugs)):
         print()
         print(f"== {title}")
         recorder = TimelineRecorder(events) if args.html else None
         progress = DeliveryProgress(len(events), enabled=_show_progress(args))
-        options: dict[str, Any] = {"secret": secret, "concurrency": defaults.DEMO_CONCURRENCY}
+        concurrency = defaults.DEMO_SCALED_CONCURRENCY if scaled else defaults.DEMO_CONCURRENCY
+        options: dict[str, Any] = {"secret": secret, "concurrency": concurrency}
         if recorder is not None:
             options["observer"] = recorder
+        check: dict[str, Any] = {
+            "overrides": {"limit": args.limit},
+            "quiet": defaults.DEMO_QUIET,
+            "seed": args.seed,
+            "reproduce": f"segpendo demo --seed {args.seed} --count {args.count}{again}"
+            + "".join(f" --bug {b}" for b in relay_bugs),
+            "faults": faults,
+            "progress": progress if progress.active else None,
+        }
         try:
-            with (
-                FakePendo(track_secret=track_secret, integration_key=integration_key) as pendo,
-                Relay(
-                    pendo.url,
+            if scaled:  # the relay in its own process, the fake in one per core: every core works
+                from .scale import run_scaled_check
+
+                result = run_scaled_check(
+                    events,
                     track_secret=track_secret,
                     integration_key=integration_key,
                     secret=secret,
                     bugs=relay_bugs,
-                ) as relay,
-            ):
-                result = run_check(
-                    events,
-                    relay.url,
-                    pendo=pendo,
-                    via=defaults.VIA,
-                    profile=defaults.PROFILE,
                     delivery_options=options,
-                    overrides={"limit": args.limit},
-                    quiet=defaults.DEMO_QUIET,
-                    seed=args.seed,
-                    reproduce=f"segpendo demo --seed {args.seed} --count {args.count}{again}"
-                    + "".join(f" --bug {b}" for b in relay_bugs),
-                    faults=faults,
-                    progress=progress if progress.active else None,
+                    check_options={**check, "sharded": {}},
                 )
-                relay.raise_errors()
-                pendo.raise_errors()
-                if args.html:
-                    docs.append(
-                        run_document(
-                            result,
-                            pendo=pendo,
-                            events=events,
-                            marks=recorder.marks if recorder is not None else [],
-                            title=f"segpendo demo: {title}",
-                        )
+                seen = result.observed.records if result.observed is not None else []
+                fake = SimpleNamespace(injected=result.report.injected, records=lambda seen=seen, **_: seen)
+                _demo_document(docs, result, fake, events, recorder, title, args.html)
+            else:
+                with (
+                    FakePendo(track_secret=track_secret, integration_key=integration_key) as pendo,
+                    Relay(
+                        pendo.url,
+                        track_secret=track_secret,
+                        integration_key=integration_key,
+                        secret=secret,
+                        bugs=relay_bugs,
+                    ) as relay,
+                ):
+                    result = run_check(
+                        events,
+                        relay.url,
+                        pendo=pendo,
+                        via=defaults.VIA,
+                        profile=defaults.PROFILE,
+                        delivery_options=options,
+                        **check,
                     )
+                    relay.raise_errors()
+                    pendo.raise_errors()
+                    _demo_document(docs, result, pendo, events, recorder, title, args.html)
         finally:
             progress.close()
         assert result.delivery is not None
@@ -1067,6 +1399,58 @@ def _flags() -> dict[str, tuple[tuple[str, ...], dict[str, Any]]]:
         ),
         "log_requests": (("--log-requests",), {"action": "store_true", "help": "log every request on stderr"}),
         "output": (("-o", "--output"), {"metavar": "FILE", "help": "write here instead of stdout"}),
+        # large runs
+        "workers": (
+            ("--workers",),
+            {
+                "type": _positive,
+                "metavar": "N",
+                "help": "processes on this machine: the sharded path's (expect, diff, check's diff) and the fake Pendo "
+                "server's (serve, check)",
+            },
+        ),
+        "memory_records": (
+            ("--memory-records",),
+            {
+                "type": _non_negative,
+                "metavar": "N",
+                "help": "items of each list the fake Pendo server keeps in memory; older ones go to a SQLite file in "
+                "--spill-dir",
+            },
+        ),
+        "spill_dir": (
+            ("--spill-dir",),
+            {
+                "metavar": "DIR",
+                "help": "folder for a large run's temporary files (the sharded path's shards, what the fake Pendo "
+                "server spills), removed at the end",
+            },
+        ),
+        "shards": (
+            ("--shards",),
+            {
+                "type": _positive,
+                "metavar": "N",
+                "help": "take the sharded path, in N shards, whatever the input's size",
+            },
+        ),
+        "scheduler": (
+            ("--scheduler",),
+            {
+                "metavar": "ADDRESS",
+                "help": "take the sharded path on a Dask cluster: its scheduler (tcp://host:8786), or local "
+                "(pip install 'pytest-segpendo[distributed]')",
+            },
+        ),
+        "sharded_above": (
+            ("--sharded-above",),
+            {
+                "type": _size,
+                "metavar": "SIZE",
+                "help": "take the sharded path (bounded memory, every core) for inputs larger than SIZE once read "
+                "(bytes, or 500K, 64M, 1G); 0: always",
+            },
+        ),
     }
 
 
@@ -1172,6 +1556,20 @@ def _settle_options(p: argparse.ArgumentParser) -> None:
     _add(group, "quiet", default=defaults.QUIET)
 
 
+def _sharded_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("large inputs: the sharded path (docs/scale.md)")
+    _add(
+        group,
+        "sharded_above",
+        default=defaults.SHARDED_ABOVE_BYTES,
+        default_text=_size_text(defaults.SHARDED_ABOVE_BYTES),
+    )
+    _add(group, "workers", default_text="every core")
+    _add(group, "shards", default_text="from the input's size")
+    _add(group, "scheduler", default_text="local processes")
+    _add(group, "spill_dir", default_text="the system's temporary folder")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="segpendo", description="Check what your Segment -> Pendo integration sends.")
     parser.add_argument("--version", action="version", version=f"segpendo {__version__}")
@@ -1193,7 +1591,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate JSONL events against the Segment Spec",
         description="Validate every line of a JSONL file against the Segment Spec.",
     )
-    val.add_argument("events", metavar="EVENTS.jsonl", help="file of events, or - for stdin")
+    val.add_argument("events", metavar="EVENTS", help=EVENTS_HELP)
     val.add_argument(
         "--max-errors",
         type=_non_negative,
@@ -1214,7 +1612,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--field-mapping", metavar="MAPPING.json", help="the field mapping, as configured in Segment (required)"
     )
     _alias(tr, "--mapping", "--field-mapping", "field_mapping")
-    tr.add_argument("events", metavar="EVENTS.jsonl", help="file of events, or - for stdin")
+    tr.add_argument("events", metavar="EVENTS", help=EVENTS_HELP)
     _add(tr, "output")
     tr.set_defaults(func=cmd_transform)
 
@@ -1230,9 +1628,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-validate", action="store_true", help="skip validating the events against the Segment Spec first"
     )
     _alias(ex, "--no-check", "--no-validate", "no_validate", flag=True)
-    ex.add_argument("events", metavar="EVENTS.jsonl", help="file of events, or - for stdin")
+    ex.add_argument("events", metavar="EVENTS", help=EVENTS_HELP)
     _add(ex, "output")
     _add(ex, "no_progress")
+    _sharded_options(ex)
     ex.set_defaults(func=cmd_expect)
 
     sv = sub.add_parser(
@@ -1250,6 +1649,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add(fakes, "max_age_days", default=defaults.AGE_LIMIT_DAYS)
     _add(fakes, "now", default_text="wall")
     _add(fakes, "log_requests")
+    _add(fakes, "workers", default=1)
+    _add(fakes, "memory_records", default=defaults.MEMORY_RECORDS)
+    _add(fakes, "spill_dir", default_text="the system's temporary folder")
     bad = sv.add_argument_group("faults of the fake Pendo server (for every request it gets)")
     _add(bad, "faults", default_text="off")
     _add(bad, "fault")
@@ -1267,7 +1669,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(sd, "pendo")
     _add(sd, "report")
     _add(sd, "no_progress")
-    sd.add_argument("events", metavar="EVENTS.jsonl", help="file of events, or - for stdin")
+    sd.add_argument("events", metavar="EVENTS", help=EVENTS_HELP)
     sd.set_defaults(func=cmd_send)
 
     df = sub.add_parser(
@@ -1276,12 +1678,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compare two JSONL files of Pendo records (what segpendo expect writes, what a fake received) and "
         "report every difference.",
     )
-    df.add_argument("expected", metavar="EXPECTED.jsonl", help="expected records, or - for stdin")
-    df.add_argument("observed", metavar="OBSERVED.jsonl", help="observed records, or - for stdin")
+    df.add_argument(
+        "expected", metavar="EXPECTED.jsonl", help="expected records: a JSONL file (gzipped or not), a folder, or -"
+    )
+    df.add_argument(
+        "observed", metavar="OBSERVED.jsonl", help="observed records: a JSONL file (gzipped or not), a folder, or -"
+    )
     _add(df, "profile", default_text="none: exact values, state view")
     _diff_options_group(df, profile_known=False)
     _add(df, "html")
     _add(df, "no_progress")
+    _sharded_options(df)
     df.set_defaults(func=cmd_diff)
 
     ck = sub.add_parser(
@@ -1304,7 +1711,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("api_key", "integration_key", "track_secret", "write_key"),
         "The keys the fake Pendo server requires (with --pendo-port), and those delivery sends.",
     )
-    ck.add_argument("--events", metavar="EVENTS.jsonl", help="events to send (default: generated)")
+    ck.add_argument("--events", metavar="EVENTS", help=f"events to send (default: generated): {EVENTS_HELP}")
     _traffic_options(ck, generated_defaults=True)
     _add(ck, "start", default_text=_iso(DEFAULT_START_MS))
     _profile_options(ck)
@@ -1315,6 +1722,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add(bad, "no_faults")
     _diff_options_group(ck, profile_known=True)
     _add(ck, "html")
+    large = ck.add_argument_group("large runs (docs/scale.md)")
+    _add(
+        large,
+        "workers",
+        default_text=f"the fake: 1, or one per core from {defaults.SCALED_EVENTS:,} events; the diff: every core",
+    )
+    _add(large, "memory_records", default_text=str(defaults.MEMORY_RECORDS))
+    _add(large, "spill_dir", default_text="the system's temporary folder")
+    _add(
+        large,
+        "sharded_above",
+        default=defaults.SHARDED_ABOVE_BYTES,
+        default_text=_size_text(defaults.SHARDED_ABOVE_BYTES),
+    )
     ck.set_defaults(func=cmd_check)
 
     demo = sub.add_parser(

@@ -683,6 +683,64 @@ def _redeliver_one(
         delivery.redelivered_ids.append(events[index].get("messageId"))
 
 
+def _larger_than(above: int, *sides: Sequence[Any]) -> bool:
+    """Whether the records of ``sides`` take more than ``above`` bytes as JSONL files (measured until they do)."""
+    from .jsonl import dumps_bytes
+
+    total = 0
+    for records in sides:
+        for record in records:
+            total += len(dumps_bytes(record)) + 1
+            if total > above:
+                return True
+    return False
+
+
+def _compare(
+    expectation: Expectation,
+    seen: Observed,
+    options: DiffOptions | None,
+    seed: int | None,
+    reproduce: str | None,
+    over: dict[str, Any],
+    sharded: Mapping[str, Any] | None,
+) -> DiffReport:
+    """:func:`compare`, or the same report from :func:`~pytest_segpendo.scale.diff_sharded` when the records
+    would take more than ``sharded["above"]`` bytes as JSONL files."""
+    if sharded is not None:
+        keywords = dict(sharded)
+        above = keywords.pop("above", defaults.SHARDED_ABOVE_BYTES)
+        if _larger_than(above, expectation.stream, seen.records):
+            from .scale import diff_sharded
+
+            opts = (
+                DiffOptions.from_hints(expectation.hints, **over) if options is None else options.with_overrides(**over)
+            )
+            writers = expectation.writers if len(expectation.writers) == len(expectation.stream) else None
+            report = diff_sharded(
+                expectation.stream,
+                seen.records,
+                opts,
+                rejected=seen.rejected,
+                warnings=seen.warnings,
+                ignored=expectation.ignored,
+                profile=expectation.profile,
+                seed=seed,
+                reproduce=reproduce,
+                writers=writers,
+                dropped=seen.dropped,
+                injected=seen.injected,
+                **keywords,
+            )
+            if seen.duplicates:  # as compare() notes them
+                report.notes.append(
+                    f"{seen.duplicates} agent event(s) arrived again in re-sent batches (rt=N) and were counted once; "
+                    "a correct server never makes the agent re-send (see docs/pendo.md)"
+                )
+            return report
+    return compare(expectation, seen, options, seed=seed, reproduce=reproduce, **over)
+
+
 def run_check(
     events: Sequence[dict[str, Any]],
     sut: str | Callable[[Any], Any] | None,
@@ -707,6 +765,7 @@ def run_check(
     faults: bool | Sequence[Mapping[str, Any]] = defaults.FAULTS,
     fail_fast: bool = True,
     progress: Any = None,
+    sharded: Mapping[str, Any] | None = None,
 ) -> CheckResult:
     """Send ``events`` to ``sut`` (a URL, via a Segment wire format; a function; or None when the caller has
     already made the system send), wait for Pendo traffic to settle, and compare with profile ``profile``.
@@ -723,7 +782,10 @@ def run_check(
     re-delivers nothing. The fake's own rules apply in every case. ``fail_fast`` stops the delivery when nothing
     can pass any more (:class:`FailFast`; :attr:`CheckResult.stopped` says why). ``progress``: a delivery
     observer with a ``pendo(received)`` and a ``settling()`` method (:class:`~pytest_segpendo.progress.
-    DeliveryProgress`)."""
+    DeliveryProgress`). ``sharded``: diff in shards (:func:`pytest_segpendo.scale.diff_sharded`, the same report,
+    bounded memory, every core) when the records would take more than ``sharded["above"]`` bytes as a file
+    (default ``defaults.SHARDED_ABOVE_BYTES``), with its other keys (``workers``, ``spill_dir``, ``scheduler``,
+    ``shards``) passed on; None: always in memory."""
     over_http = isinstance(sut, str)
     rules = resolve_faults(faults, seed, over_http)
     sending = dict(delivery_options or {})
@@ -771,7 +833,7 @@ def run_check(
     over = dict(overrides or {})
     if matchers:
         over["matchers"] = tuple(over.get("matchers") or ()) + tuple(matchers)
-    report = compare(expectation, seen, options, seed=seed, reproduce=reproduce, **over)
+    report = _compare(expectation, seen, options, seed, reproduce, over, sharded)
     stopped = delivery.stopped if delivery is not None else None
     if stopped:
         report.notes.insert(0, f"the check stopped early: {stopped}")

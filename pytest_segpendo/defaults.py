@@ -8,9 +8,12 @@ from __future__ import annotations
 
 __all__ = [
     "AGE_LIMIT_DAYS",
+    "BAD_LINES_SHOWN",
+    "BATCH_LINES",
     "CHECK_BACKOFF",
     "CHECK_MAX_RETRY_AFTER",
     "CLOCK_PUSH",
+    "COMPRESS_ABOVE",
     "CONCURRENCY",
     "COUNT",
     "DEMO_CONCURRENCY",
@@ -18,6 +21,7 @@ __all__ = [
     "DEMO_LIMIT",
     "DEMO_MIX",
     "DEMO_QUIET",
+    "DEMO_SCALED_CONCURRENCY",
     "DEMO_SEED",
     "FAIL_FAST_FAILED",
     "FAIL_FAST_REFUSED",
@@ -34,18 +38,24 @@ __all__ = [
     "MAX_BODY",
     "MAX_DECOMPRESSED",
     "MAX_ERRORS",
+    "MEMORY_RECORDS",
     "METHOD",
     "PORT",
     "PROFILE",
     "QUIET",
     "REDELIVER",
     "RETRY_AFTER",
+    "SCALED_EVENTS",
     "SCENARIO",
     "SEED",
     "SETTLE",
+    "SHARDED_ABOVE_BYTES",
+    "SHARD_BYTES",
     "SLOW_MS",
     "SLOW_RATE",
+    "START_TIMEOUT",
     "TIMEOUT",
+    "UNKNOWN_SHARDS",
     "VIA",
 ]
 
@@ -71,6 +81,9 @@ LIMIT = 20
 """Differences detailed in a text report (the JSON report always holds all of them)."""
 MAX_ERRORS = 50
 """Bad lines ``segpendo validate`` shows."""
+BAD_LINES_SHOWN = 5
+"""Lines that could not be read which ``segpendo check`` and ``segpendo send`` list, with file and line, before
+their report (all of them are in the JSON report, ``bad_lines``)."""
 
 # -- delivery to the system under test ----------------------------------------------------------------------------
 VIA = "webhook"
@@ -158,6 +171,30 @@ MAX_BODY = 1 << 20
 """Bytes of a request body the fake Pendo server accepts."""
 MAX_DECOMPRESSED = 8 << 20
 """Bytes a compressed body may inflate to."""
+MEMORY_RECORDS = 100_000
+"""Items of each list a fake keeps in memory before older ones go to disk (SQLite): nothing spills in a test or a
+10^5-event run; a 10^7-record run stays within a bounded memory (``docs/pendo.md``, "At scale")."""
+START_TIMEOUT = 60.0
+"""Seconds a process started for a large run (a worker of the fake Pendo server, the bundled relay in its own
+process) has to be listening."""
+
+# -- large runs: expect and diff in shards (docs/scale.md) ----------------------------------------------------------
+SHARDED_ABOVE_BYTES = 64 * 2**20
+"""Input size (once read, gzip undone) above which ``segpendo expect``, ``diff`` and ``check`` take the sharded path
+(below it the in-memory one is as fast); ``--sharded-above`` changes it."""
+SHARD_BYTES = 48 * 2**20
+"""Input bytes per shard: a shard's work holds about 5x its input in memory (parsed, normalised, matched)."""
+UNKNOWN_SHARDS = 64
+"""Shards when the input's size cannot be known (stdin, a generator)."""
+COMPRESS_ABOVE = 2**30
+"""Input size (once read) above which spill files are compressed when the spill folder's disk is short of room
+(zlib, level 1: about 7x smaller, for about as much time as parsing costs)."""
+BATCH_LINES = 10_000
+"""Lines per batch parsed by one task, when the calling process reads the input (gzip, stdin, Dask)."""
+SCALED_EVENTS = 20_000
+"""Events from which ``segpendo demo`` runs each part in a process of its own (the relay; the fake Pendo server in
+one worker process per core) and ``segpendo check`` starts its fake Pendo server with a worker per core: below it,
+starting processes costs more than it saves."""
 
 # -- the demo -----------------------------------------------------------------------------------------------------
 DEMO_SEED = 2026
@@ -169,3 +206,6 @@ DEMO_CONCURRENCY = 4
 """Parallel connections of the demo's delivery (the bundled relay answers each event synchronously)."""
 DEMO_QUIET = 0.1
 """The demo's settling: the bundled relay forwards before it answers, so Pendo traffic ends with the delivery."""
+DEMO_SCALED_CONCURRENCY = 16
+"""Parallel connections of the demo's delivery from ``SCALED_EVENTS`` on (the relay in its own process takes them
+all at once)."""

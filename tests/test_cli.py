@@ -159,7 +159,7 @@ def test_validate_of_an_empty_file_is_not_a_pass(tmp_path: Path, capsys: pytest.
             ["generate", "--seed", "1", "--count", "5", "-o", "/nonexistent-dir/x.jsonl"],
             "segpendo generate: cannot write /nonexistent-dir/x.jsonl: No such file or directory",
         ),
-        (["validate"], "segpendo validate: the following arguments are required: EVENTS.jsonl"),
+        (["validate"], "segpendo validate: the following arguments are required: EVENTS"),
         (
             ["validate", "/nonexistent.jsonl"],
             "segpendo validate: cannot read /nonexistent.jsonl: No such file or directory",
@@ -179,9 +179,14 @@ def test_usage_errors_are_one_line_and_exit_2(argv: list[str], message: str) -> 
     assert err[0].startswith(message), err[0]
 
 
-def test_validate_a_directory_is_a_usage_error() -> None:
-    out = run_cli("validate", "/")
-    assert out.returncode == 2 and out.stderr.decode().startswith("segpendo validate: cannot read /: Is a directory")
+def test_validate_a_folder_without_event_files_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "manifest.csv").write_text("a,b\n")
+    out = run_cli("validate", str(tmp_path))
+    assert out.returncode == 2
+    assert out.stderr.decode() == (
+        f"segpendo validate: cannot read {tmp_path}: no event files in this folder (.jsonl, .json, .ndjson, "
+        "optionally .gz)\n"
+    )
 
 
 def test_generate_into_a_closed_pipe_exits_quietly() -> None:

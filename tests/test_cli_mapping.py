@@ -142,10 +142,9 @@ def test_expect_reads_stdin() -> None:
             ["expect", "--view", "merged", "EVENTS"],
             "segpendo expect: argument --view: invalid choice: 'merged'",
         ),
-        (["expect", "--profile", "web-actions", "BAD"], "segpendo expect: BAD:2: invalid event: track.event: required"),
         (
-            ["expect", "--profile", "web-actions", "NOTJSON"],
-            "segpendo expect: NOTJSON:2: invalid JSON: Expecting value (column 1)",
+            ["transform", "--field-mapping", "FIELDMAP", "NOTJSON"],
+            "segpendo transform: NOTJSON:2: invalid JSON: Expecting value",
         ),
         (
             ["transform", "--field-mapping", "/nonexistent.json", "EVENTS"],
@@ -173,12 +172,14 @@ def test_errors_are_one_line_exit_2(files: dict[str, Path], args: list[str], mes
     (d / "notjson.jsonl").write_text('{"type":"identify","userId":"u"}\nnope\n')
     (d / "badmap.json").write_text('{"a": {"@path": 1}, "b": {"@nope": 1}}')
     (d / "liquid.json").write_text('{"a": {"@liquid": "{{x}}"}}')
+    (d / "fieldmap.json").write_text('{"a": {"@path": "$.userId"}}')
     names = {
         "EVENTS": str(files["events"]),
         "BAD": str(d / "bad.jsonl"),
         "NOTJSON": str(d / "notjson.jsonl"),
         "BADMAP": str(d / "badmap.json"),
         "LIQUID": str(d / "liquid.json"),
+        "FIELDMAP": str(d / "fieldmap.json"),
     }
     if args[0] == "transform":
         names["NOTJSON"] = str(d / "notjson.jsonl")
@@ -194,3 +195,23 @@ def test_errors_are_one_line_exit_2(files: dict[str, Path], args: list[str], mes
     assert done.stdout == ""
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), lines
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        ('{"type":"identify","userId":"u"}\n{"type":"track","userId":"u"}\n', "invalid event: track.event: required"),
+        ('{"type":"identify","userId":"u"}\nnope\n', "invalid JSON: Expecting value"),
+    ],
+)
+def test_expect_skips_a_bad_line_names_it_and_exits_2(tmp_path: Path, content: str, why: str) -> None:
+    """A bad line does not stop expect: the records of every other event are written, and the one line on stderr
+    counts the skipped lines and names the first, with its file and line; exit 2 (unreadable input)."""
+    path, good = tmp_path / "bad.jsonl", tmp_path / "good.jsonl"
+    path.write_text(content)
+    good.write_text(content.splitlines()[0] + "\n")
+    done = run_cli("expect", "--profile", "web-actions", str(path))
+    alone = run_cli("expect", "--profile", "web-actions", str(good))
+    assert done.returncode == 2 and alone.returncode == 0
+    assert done.stdout == alone.stdout and len(done.stdout.splitlines()) == 2
+    assert done.stderr.splitlines() == [alone.stderr.rstrip("\n") + f"; 1 bad line(s) skipped (first: {path}:2: {why})"]

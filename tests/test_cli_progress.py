@@ -66,8 +66,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ["generate", "--seed", "1", "--count", "3000"],
         ["expect", "events.jsonl"],
         ["diff", "expected.jsonl", "expected.jsonl"],
+        ["expect", "events.jsonl", "--sharded-above", "0"],
+        ["diff", "expected.jsonl", "expected.jsonl", "--sharded-above", "0"],
     ],
-    ids=["generate", "expect", "diff"],
+    ids=["generate", "expect", "diff", "expect-sharded", "diff-sharded"],
 )
 def test_piped_output_is_unchanged_and_quiet_on_a_terminal_shows_nothing(files: Path, args: list[str]) -> None:
     plain = piped(*args, cwd=files)
@@ -86,8 +88,10 @@ def test_piped_output_is_unchanged_and_quiet_on_a_terminal_shows_nothing(files: 
         (["generate", "--seed", "1", "--count", "60000", "-o", "big.jsonl"], "generating"),
         (["expect", "events.jsonl", "-o", "x.jsonl"], "reading events"),
         (["diff", "expected.jsonl", "expected.jsonl"], "reading expected.jsonl"),
+        (["expect", "events.jsonl", "-o", "x.jsonl", "--sharded-above", "0"], "expect batches"),
+        (["diff", "expected.jsonl", "expected.jsonl", "--sharded-above", "0"], "diff shards"),
     ],
-    ids=["generate", "expect", "diff"],
+    ids=["generate", "expect", "diff", "expect-sharded", "diff-sharded"],
 )
 def test_a_terminal_shows_progress(files: Path, args: list[str], words: str) -> None:
     code, _out, shown = on_a_terminal(*args, cwd=files)

@@ -98,10 +98,11 @@ def test_diff_with_a_profile_uses_its_hints(tmp_path: Path, capsys: pytest.Captu
     ("args", "message"),
     [
         (["missing.jsonl", "{e}"], "segpendo diff: cannot read missing.jsonl"),
-        (
+        (  # lines that are not records: skipped, the report printed, and exit 2 with the first one
             ["{e}", "{events}"],
-            "segpendo diff: {events_name}:1: not a Pendo record: kind: must be one of visitor, account, "
-            "parentAccount, track (got None) (records are what segpendo expect writes)",
+            "segpendo diff: 3 line(s) that are not records skipped, not compared (first: {events_name}:1: not a Pendo "
+            "record: kind: must be one of visitor, account, parentAccount, track (got None)); the report covers the "
+            "rest",
         ),
         (
             ["{e}", "{e}", "--profile", "webactions"],

@@ -37,7 +37,7 @@ from .runner import default_workers
 __all__ = ["RelayProcess", "ScaledStack", "default_workers", "run_scaled_check", "scaled_stack", "start_relay"]
 # default_workers (every core this process may use) is the one the sharded expect and diff use too.
 
-START_TIMEOUT = 60.0  # seconds for a process to listen
+START_TIMEOUT = defaults.START_TIMEOUT  # seconds for a process to listen
 
 
 @dataclass

@@ -24,13 +24,12 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ... import defaults
 from ...jsonl import dumps_bytes, loads
 
 __all__ = ["MEMORY_RECORDS", "SpillFile", "SpillList", "connect", "spill_directory"]
 
-# Items of each list a fake keeps in memory before older ones go to disk: nothing spills in a test or a
-# 10^5-event run; a 10^7-record run stays within a bounded memory. (To move to defaults.py.)
-MEMORY_RECORDS = 100_000
+MEMORY_RECORDS = defaults.MEMORY_RECORDS  # items of each list kept in memory before older ones go to disk
 _PAGE = 2000  # rows fetched at a time when streaming a table back
 
 

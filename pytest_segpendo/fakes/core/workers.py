@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ... import defaults
 from .faults import _FIELDS, FaultError, FaultRule, Faults, _rule
 from .server import HandlerError, ServerThread, reuse_port_supported
 from .spill import connect
@@ -59,7 +60,7 @@ MAX_RULES = 128
 _COUNTS, _LISTS = 4096, 8  # worker i's list lengths (up to 8 lists) at _COUNTS + 64 * i
 _Q = struct.Struct("<q")
 _QQ = struct.Struct("<qq")
-START_TIMEOUT = 60.0  # seconds for every worker to be listening
+START_TIMEOUT = defaults.START_TIMEOUT  # seconds for every worker to be listening
 
 
 class Control:
