@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._compat import install as _install_old_paths
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # name -> the module that defines it
 _PUBLIC: dict[str, str] = {

@@ -47,7 +47,7 @@ from urllib.parse import urljoin, urlsplit
 
 from . import __version__, http11
 from .defaults import CONCURRENCY, MAX_ATTEMPTS, METHOD, VIA
-from .events import timestamp_ms
+from .events import lane_key, timestamp_ms
 from .mapping import UNDEFINED, CompiledMapping, js_dumps
 
 __all__ = [
@@ -462,15 +462,6 @@ class _Unit:
     again_after: int | None = None  # re-delivered after this many later requests of the lane, if acknowledged
 
 
-def _user_key(event: Any) -> str:
-    if isinstance(event, dict):
-        for name in ("userId", "anonymousId"):
-            value = event.get(name)
-            if value not in (None, ""):
-                return f"{name}:{value}"
-    return ""
-
-
 def _body(value: Any) -> bytes:
     text = js_dumps(value)
     return (text if text is not None else "null").encode("utf-8")
@@ -525,7 +516,7 @@ class _Plan:
         """Requests per lane (a user's events all in one lane, in order), and events that cannot be sent."""
         by_lane: list[list[int]] = [[] for _ in range(lanes)]
         for i, event in enumerate(events):
-            by_lane[zlib.crc32(_user_key(event).encode()) % lanes if lanes > 1 else 0].append(i)
+            by_lane[zlib.crc32(lane_key(event).encode()) % lanes if lanes > 1 else 0].append(i)
         out: list[list[_Unit]] = []
         failures: list[Failure] = []
         for indexes in by_lane:
@@ -554,7 +545,7 @@ class _Plan:
         return out, failures
 
     def _unit(self, indexes: list[int], payloads: list[Any], events: Sequence[Any]) -> _Unit:
-        key = _user_key(events[indexes[0]])
+        key = lane_key(events[indexes[0]])
         headers = {"Content-Type": "application/json"}
         if self.via == "tracking-api":
             body = _body({"batch": payloads, "writeKey": self.write_key, "sentAt": _now_iso()})
@@ -848,7 +839,7 @@ def deliver(
             raise DeliveryError("via callable needs a function as the target")
         function = to
         report = DeliveryReport("callable", getattr(to, "__qualname__", repr(to)), events=len(events))
-        lanes = [[_Unit([i], _user_key(e), "CALL", "", b"", {}) for i, e in enumerate(events)]]
+        lanes = [[_Unit([i], lane_key(e), "CALL", "", b"", {}) for i, e in enumerate(events)]]
     else:
         assert isinstance(to, str)
         parts = urlsplit(to)

@@ -29,6 +29,7 @@ __all__ = [
     "require_valid_event",
     "event_size",
     "is_iso8601",
+    "lane_key",
     "normalise",
     "size_bound_of_line",
     "timestamp_ms",
@@ -128,6 +129,21 @@ def _days_from_civil(year: int, month: int, day: int) -> int:
     y = year - 1
     days = y * 365 + y // 4 - y // 100 + y // 400 + _DAYS_BEFORE_MONTH[month] + (1 if leap and month > 2 else 0) + day
     return days - 719163  # days from 0001-01-01 to 1970-01-01, plus one
+
+
+def lane_key(event: Any) -> str:
+    """The delivery lane of a Segment event: ``"userId:<id>"``, else ``"anonymousId:<id>"``, else ``""``.
+
+    Segment keeps one user's events in order and does not order events of different users; the delivery
+    (``pytest_segpendo.delivery``) spreads events over parallel connections by this key, and the diff uses it to
+    know which final states of a record written by several users some delivery order produces.
+    """
+    if isinstance(event, dict):
+        for name in ("userId", "anonymousId"):
+            value = event.get(name)
+            if value not in (None, ""):
+                return f"{name}:{value}"
+    return ""
 
 
 _DAY_CACHE: dict[str, int] = {}

@@ -33,7 +33,7 @@ from pytest_segpendo.traffic.hazards import (
     TRAITS_KINDS,
 )
 from pytest_segpendo.traffic.pools import BUNDLED_LOCALES, build_pools, load_pools
-from pytest_segpendo.traffic.world import iso_format, iso_ms
+from pytest_segpendo.traffic.world import World, iso_format, iso_ms
 
 
 def sessions(scenario: str, n: int, seed: int = 11, **kw):
@@ -79,6 +79,34 @@ def test_a_shorter_run_is_a_prefix_of_a_longer_one() -> None:
     short = generate(120, seed=9)
     long = generate(1200, seed=9)
     assert long[:120] == short
+
+
+def test_a_long_stream_keeps_a_bounded_population_and_is_unchanged_until_it_is_full() -> None:
+    # A production-size stream (10^7 events and more) must not grow with its count: past the population, each new
+    # person, company or device retires the oldest of its kind. A population of 40 shows it at a test's size.
+    def stream(world: World) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        for n in range(1500):
+            events.extend(SCENARIOS[("saas", "anonymous", "mobile", "saas")[n % 4]](world, n)[0])
+        return events
+
+    full = stream(World(4))
+    small = World(4, population=40)
+    events = stream(small)
+    pools = (small.account_users, small.mobile_users, small.anonymous_devices, small.accounts, small.parents)
+    assert max(len(pool) for pool in pools) == 40, "every pool stops at the population"
+    assert small.user_count > 400, "new people keep arriving after the pools are full"
+    assert len(small._ids) < small.user_count, "retired people's ids are let go"
+    # Nothing changes before a pool is full (a bounded stream of a test's size is the stream it always was).
+    first = next(i for i, (a, b) in enumerate(zip(events, full)) if a != b)
+    assert first > 200
+    assert events[:first] == full[:first]
+    # Retired people only stop coming back: the stream stays valid and people still return.
+    assert all(validate_event(event) == [] for event in events)
+    identifies = Counter(e["userId"] for e in events if e["type"] == "identify")
+    assert max(identifies.values()) > 1
+    with pytest.raises(ValueError, match="population"):
+        World(4, population=0)
 
 
 def test_generate_returns_independent_objects() -> None:

@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from ..events import lane_key
 from ..mapping import UNDEFINED, CompiledMapping, MappingError
 from ..mapping.js import JsFunction, js_truthy
 from ..mapping.kit import _LEAVES as LEAVES
@@ -188,21 +189,6 @@ class CompareHints:
     agent_fields: tuple[str, ...] = ()
     anonymous_id_pattern: bool = False
     notes: tuple[str, ...] = ()
-
-
-def lane_key(event: Any) -> str:
-    """The delivery lane of a Segment event: ``"userId:<id>"``, else ``"anonymousId:<id>"``, else ``""``.
-
-    Segment keeps one user's events in order and does not order events of different users; the delivery
-    (``pytest_segpendo.delivery``) spreads events over parallel connections by this key, and the diff uses it to
-    know which final states of a record written by several users some delivery order produces.
-    """
-    if isinstance(event, dict):
-        for name in ("userId", "anonymousId"):
-            value = event.get(name)
-            if value not in (None, ""):
-                return f"{name}:{value}"
-    return ""
 
 
 @dataclass

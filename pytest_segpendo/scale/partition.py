@@ -8,7 +8,7 @@
   replaces the traits; the group stays), which is why the key is the browser, not the user.
 - Records, for the diff: the identity every per-identity matching step groups by: a track event's visitor, a
   visitor's, account's or parent account's id (:func:`record_key`), as a string as the diff compares ids.
-- Users, for a check sharded over CI machines: the delivery lane (:func:`pytest_segpendo.profiles.base.lane_key`),
+- Users, for a check sharded over CI machines: the delivery lane (:func:`pytest_segpendo.events.lane_key`),
   hashed (:func:`user_slice`).
 
 Hashes are CRC-32 of the key's UTF-8: the same on every machine and in every process (Python's own ``hash`` of a

@@ -344,7 +344,7 @@ def anonymous_session(w: World, n: int) -> tuple[list[Event], str | None]:
         dev = w.browser(anonymous_id)
         if kind:
             dev.hazards = (f"anonymousId:{kind}",)
-        w.anonymous_devices.append(dev)
+        w.admit(w.anonymous_devices, dev)
         start = w.session_start(1_000, 60_000)
     at = start
     skew = w.begin_session()
@@ -403,7 +403,7 @@ def mobile_session(w: World, n: int) -> tuple[list[Event], str | None]:
         user = w.new_user(start, with_account=hazards.planting("groupId", "groupTraits") or w.chance(0.3))
         dev = w.phone()
         user.devices.append(dev)
-        w.mobile_users.append(user)
+        w.admit_user(w.mobile_users, user)
     at = start
     skew = w.begin_session()
     user.sessions += 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 from .hazards import (
     MINUS_OFFSETS,
@@ -26,6 +26,13 @@ from .hazards import (
 from .pools import Pools, load_pools
 
 Id = Union[str, int]
+T = TypeVar("T")
+
+# People, companies and devices a stream keeps so that they can come back (returning visits): past it, each new
+# one retires the oldest of its kind, so a stream of any length holds a bounded memory (about 2.5 KB each:
+# 250 MB at most). A stream's pools reach it after about 2x10^6 saas events; before that nothing retires, and a
+# shorter stream is the same, byte for byte, as without the bound.
+POPULATION = 100_000
 
 # 2026-01-05T09:00:00Z: a Monday morning; the default start of generated traffic.
 DEFAULT_START_MS = 1_767_603_600_000
@@ -129,6 +136,7 @@ class User:
     last_seen: int = 0  # ms of the user's latest event: a returning visit starts after it
     hazards: tuple[str, ...] = ()
     traitless: bool = False  # its identify calls carry no traits
+    pooled: int = 0  # pools of returning people it is in: its id is free again once it has left them all
 
 
 @dataclass
@@ -148,14 +156,21 @@ class Device:
 class World:
     """Everything one generated stream shares: PRNG, clock, pools, and the people and companies in it."""
 
-    def __init__(self, seed: int, locale: str = "en_US", start_ms: int = DEFAULT_START_MS):
+    def __init__(
+        self, seed: int, locale: str = "en_US", start_ms: int = DEFAULT_START_MS, population: int | None = None
+    ):
+        population = POPULATION if population is None else population
+        if population < 1:
+            raise ValueError("population must be 1 or more")
+        self.population = population
+        self._next_retiring: dict[int, int] = {}  # id() of a full pool -> the slot of its oldest member
         self.rng = random.Random(seed)
         self.pools: Pools = load_pools(locale)
         self.locale = locale
         self.locale_tag, self.timezone, self.currency = LOCALE_FACTS.get(locale, LOCALE_FACTS["en_US"])
         self.clock = start_ms
         self.latency = 100
-        self.users: list[User] = []
+        self.user_count = 0
         self.account_users: list[User] = []  # users with a company: they come back in saas sessions
         self.mobile_users: list[User] = []
         self.anonymous_devices: list[Device] = []
@@ -369,7 +384,7 @@ class World:
     def new_parent(self) -> dict[str, Any]:
         name = self.choice(self.pools.companies)
         parent = {"id": self.unique("org_", 6), "name": f"{name} Holdings"}
-        self.parents.append(parent)
+        self.admit(self.parents, parent)
         return parent
 
     def new_account(self, created_ms: int, plant: bool = True) -> Account:
@@ -397,7 +412,7 @@ class World:
                 traits[key] = value
             hazards.append(f"groupTraits:{shape}")
         account = Account(account_id, traits, hazards=tuple(hazards), traitless="empty" in shapes)
-        self.accounts.append(account)
+        self.admit(self.accounts, account)
         return account
 
     def new_user(self, created_ms: int, with_account: bool = True) -> User:
@@ -440,10 +455,33 @@ class World:
                 traits[key] = value
             hazards.append(f"traits:{shape}")
         user = User(user_id, traits, account, hazards=tuple(hazards), traitless="empty" in shapes)
-        self.users.append(user)
+        self.user_count += 1
         if account is not None:
-            self.account_users.append(user)
+            self.admit_user(self.account_users, user)
         return user
+
+    # -- the bounded population ---------------------------------------------------------------------------
+    def admit(self, pool: list[T], member: T) -> T | None:
+        """Add ``member`` to ``pool``; once the pool holds ``population`` members, it takes the oldest one's place
+        (no draw from the PRNG: a stream is unchanged until a pool is full). Returns the member retired, if any."""
+        if len(pool) < self.population:
+            pool.append(member)
+            return None
+        key = id(pool)
+        slot = self._next_retiring.get(key, 0)
+        retired = pool[slot]
+        pool[slot] = member
+        self._next_retiring[key] = (slot + 1) % self.population
+        return retired
+
+    def admit_user(self, pool: list[User], user: User) -> None:
+        """``admit`` for people: one who has left every pool will not come back, and their id is free again."""
+        user.pooled += 1
+        retired = self.admit(pool, user)
+        if retired is not None:
+            retired.pooled -= 1
+            if not retired.pooled:
+                self._ids.discard(str(retired.id))
 
     def browser(self, anonymous_id: Id | None = None) -> Device:
         return Device(
