@@ -400,7 +400,13 @@ class _Watch:
             return (0, 0)
 
     def _rejected_count(self) -> int | None:
-        """How many refusals the fake holds (a local one says it cheaply; None for one in another process)."""
+        """How many refusals the fake holds, as its counters say (cheap); None when it cannot say."""
+        if isinstance(self.pendo, RemotePendo):
+            try:
+                listed = self.pendo.counts()
+            except Exception:
+                return None
+            return int(listed["rejected"]) if "rejected" in listed else None
         reader = getattr(getattr(self.pendo, "app", None), "reader", None)
         counts = getattr(reader, "counts", None)
         if callable(counts):
@@ -435,14 +441,17 @@ class _Watch:
         if completed <= before_completed:
             return
         remote = isinstance(self.pendo, RemotePendo)
-        found: list[dict[str, Any]] = []
-        if remote:  # in another process: read its refusals, at most once a second
+        found: list[dict[str, Any]] | None = None
+        if remote:  # in another process: look at most once a second, at its counters (the list from an old fake)
             now = time.monotonic()
             if now - self._looked < 1.0:
                 return
             self._looked = now
-            found = _remote_rejected(self.pendo.url)
-            rejected = len(found)
+            count = self._rejected_count()
+            if count is None:
+                found = _remote_rejected(self.pendo.url)
+                count = len(found)
+            rejected = count
         else:
             rejected = self._rejected_count() or 0
         self._seen = (completed, rejected)
@@ -452,7 +461,7 @@ class _Watch:
         self._streak = self._streak + new_requests if rejected - before_rejected >= new_requests else 0
         if self._streak < ff.refused:
             return
-        last = found[-ff.refused :] if remote else self._last_rejected(ff.refused)
+        last = found[-ff.refused :] if found is not None else self._last_rejected(ff.refused)
         ids = [item.get("request") for item in last]
         if len(last) == ff.refused and all(isinstance(i, int) for i in ids):
             numbers = [int(i) for i in ids]  # type: ignore[arg-type]

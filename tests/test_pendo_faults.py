@@ -175,3 +175,27 @@ def test_probability_rules_stay_reproducible_across_kept_resets(pendo: FakePendo
 def test_bad_rules_name_the_field(rule: dict[str, Any], message: str) -> None:
     with pytest.raises(FaultError, match="^" + re.escape(message)):
         FakePendo(faults=[rule])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_removing_one_rule_brings_that_route_back_and_keeps_the_others(workers: int, tmp_path: Any) -> None:
+    # "Pendo's track endpoint is down for a while, then back", under the check's other faults: remove() takes away
+    # the one rule, in one process and across worker processes, and the counters of the rules kept go on.
+    metadata_429 = {"route": "metadata", "status": 429, "retry_after": 1}
+    with FakePendo(workers=workers, spill_dir=tmp_path, faults=[metadata_429]) as fake:
+        down = fake.faults.add(route="track", status=503, count=None)
+
+        def post() -> int:
+            return requests.post(fake.url + "/data/track", json=track(), headers=KEY, timeout=10).status_code
+
+        assert [post(), post()] == [503, 503]
+        fake.faults.remove(down)
+        assert [post(), post()] == [200, 200]
+        assert [r["route"] for r in fake.faults.as_json()] == ["metadata"]
+        with pytest.raises(FaultError, match="no rule .* to remove"):
+            fake.faults.remove(down)
+        bulk = fake.url + "/api/v1/metadata/visitor/custom/value?create=true"
+        write = requests.post(bulk, json=[{"visitorId": "u1", "values": {"plan": "pro"}}], headers=KEY, timeout=10)
+        assert write.status_code == 429
+        assert fake.faults.as_json()[0]["fired"] == 1
+        fake.raise_errors()

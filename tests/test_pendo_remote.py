@@ -60,3 +60,22 @@ def test_fault_rules_over_the_remote_client_survive_a_reset_that_keeps_them(pend
     assert remote.faults() == []
     with pytest.raises(RemoteError, match=r"refused: faults\[0\]\.route: unknown route 'nope'"):
         remote.set_faults([{"route": "nope"}])
+
+
+def test_activity_counts_each_list_so_a_remote_watch_reads_no_lists(pendo: FakePendo) -> None:
+    remote = RemotePendo(pendo.url)
+    remote.set_clock(JAN_5 + DAY)
+    assert post(pendo, JAN_5) == 200
+    bad = requests.post(pendo.url + "/data/track", json={"type": "track"}, timeout=10)
+    assert bad.status_code == 401
+    remote.set_clock(JAN_5 + 8 * DAY)
+    assert post(pendo, JAN_5) == 200  # answered 200, dropped: too old
+    counts = remote.counts()
+    assert (counts["records"], counts["rejected"], counts["dropped"]) == (1, 1, 1)
+    assert counts["journal"] == 3, "every request is journalled"
+    listed = remote.inspection()
+    assert {name: n for name, n in counts.items() if name in listed} == {
+        name: len(items) for name, items in listed.items() if name in counts
+    }
+    remote.reset()
+    assert remote.counts()["rejected"] == 0

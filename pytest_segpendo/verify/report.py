@@ -97,6 +97,7 @@ class _Absent:
 ABSENT: Any = _Absent()
 
 _IDENT = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
+_NUMBERS = re.compile(r"\d[\d,.:]*")  # the numbers, dates and times of a reason: not what groups it
 
 
 def format_path(segments: Sequence[Any]) -> str:
@@ -418,12 +419,13 @@ class DiffReport:
         for reason, found in sorted(groups.items(), key=lambda kv: -len(kv[1])):
             out.append(Cause("rejected", reason, len(found), found[0].label))
         rules: dict[tuple[str, str, str], list[Difference]] = {}
-        for d in self.of("dropped"):
-            rules.setdefault((str(d.rule), str(d.reason), d.source or ""), []).append(d)
-        for (rule, reason, source), found in sorted(rules.items(), key=lambda kv: -len(kv[1])):
+        for d in self.of("dropped"):  # one group per rule and wording: the numbers in a reason (ages, ids) vary
+            rules.setdefault((str(d.rule), _NUMBERS.sub("#", str(d.reason)), d.source or ""), []).append(d)
+        for (rule, _shape, source), found in sorted(rules.items(), key=lambda kv: -len(kv[1])):
             first = found[0]
             where = f" at request #{first.request}" if first.request is not None else ""
-            text = f"rule {rule}: {reason}" + (f" (source: {source})" if source else "")
+            more = f" (and {len(found) - 1:,} more like it)" if len(found) > 1 else ""
+            text = f"rule {rule}: {first.reason}{more}" + (f" (source: {source})" if source else "")
             out.append(Cause("dropped by Pendo", text, len(found), f"{first.label}{where}"))
         if self.injected:
             kinds: dict[str, int] = {}

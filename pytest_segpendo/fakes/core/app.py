@@ -510,7 +510,7 @@ class FakeApp:
             return json_response({"reset": True, **({"kept": ["faults"]} if keep else {})})
         if endpoint == "__activity":
             seen, active = reader.activity()
-            return json_response({"received": seen, "active": active})
+            return json_response({"received": seen, "active": active, "counts": reader.counts()})
         if endpoint == "__requests":
             return json_response({"requests": reader.requests(), "dropped": reader.journal_dropped})
         if endpoint != "__faults":

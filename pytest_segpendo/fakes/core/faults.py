@@ -137,6 +137,15 @@ def _rule(data: Any, index: int, routes: tuple[str, ...]) -> FaultRule:
     return FaultRule(route, status, retry, delay, drop, nth, count, probability, seed, phase)
 
 
+def _without(rules: list[FaultRule], rule: FaultRule) -> list[FaultRule]:
+    """``rules`` without the first one whose fields are ``rule``'s (the counters do not count)."""
+    fields = tuple(getattr(rule, name) for name in _FIELDS)
+    for i, candidate in enumerate(rules):
+        if tuple(getattr(candidate, name) for name in _FIELDS) == fields:
+            return rules[:i] + rules[i + 1 :]
+    raise FaultError(f"faults: no rule {dict(zip(_FIELDS, fields))} to remove")
+
+
 class Faults:
     """The fault rules of one fake (thread-safe)."""
 
@@ -163,6 +172,12 @@ class Faults:
         with self._lock:
             self._rules = parsed
         return parsed
+
+    def remove(self, rule: FaultRule) -> None:
+        """Take away one rule (what :meth:`add` returned, or a rule of the same fields): "Pendo is back" while
+        the other rules, such as a check's default faults, stay. FaultError when no rule has those fields."""
+        with self._lock:
+            self._rules = _without(self._rules, rule)
 
     def clear(self) -> None:
         with self._lock:

@@ -74,6 +74,12 @@ class RemotePendo:
         data = self._call("GET", "activity")
         return int(data["received"]), int(data["active"])
 
+    def counts(self) -> dict[str, int]:
+        """How many items each of the fake's lists holds (``records``, ``rejected``, ``dropped``...): cheap, for
+        watching a run; ``{}`` from a fake older than 0.2."""
+        counts = self._call("GET", "activity").get("counts")
+        return {str(k): int(v) for k, v in counts.items()} if isinstance(counts, dict) else {}
+
     def inspection(self, stream: bool = False) -> dict[str, Any]:
         """What ``GET /__segpendo/records`` answers: records, refusals, drops, warnings, injected faults...
         ``stream``: read it through the streamed form (``records.jsonl``), never holding the whole answer as one

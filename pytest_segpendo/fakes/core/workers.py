@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from ... import defaults
-from .faults import _FIELDS, FaultError, FaultRule, Faults, _rule
+from .faults import _FIELDS, FaultError, FaultRule, Faults, _rule, _without
 from .server import HandlerError, ServerThread, reuse_port_supported
 from .spill import connect
 
@@ -311,6 +311,14 @@ class SharedFaults(Faults):
         with self._control.lock():
             self._store(parsed)
         return parsed
+
+    def remove(self, rule: FaultRule) -> None:
+        with self._control.lock():
+            rules = self._current()
+            kept = _without(rules, rule)
+            gone = next(i for i, r in enumerate(rules) if i >= len(kept) or r is not kept[i])
+            counts = [(r.matched, r.fired) for r in rules]
+            self._store(kept, counts[:gone] + counts[gone + 1 :])
 
     def clear(self) -> None:
         with self._control.lock():
