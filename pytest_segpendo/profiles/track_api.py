@@ -83,28 +83,26 @@ def _track_payload(event: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _visitor_payload(event: dict[str, Any]) -> dict[str, Any]:
-    """VISITOR_METADATA's default mapping, hand-written."""
+def _metadata_payload(event: dict[str, Any], source: str, target: str) -> dict[str, Any]:
+    """The default mapping of a Metadata action, hand-written: ``{target: $.source, values: $.traits}``."""
     out: dict[str, Any] = {}
-    value = event.get("userId", UNDEFINED)
+    value = event.get(source, UNDEFINED)
     if value is not UNDEFINED and type(value) is not JsFunction:
-        out["visitorId"] = value
+        out[target] = value
     value = event.get("traits", UNDEFINED)
     if value is not UNDEFINED and type(value) is not JsFunction:
         out["values"] = value
     return out
+
+
+def _visitor_payload(event: dict[str, Any]) -> dict[str, Any]:
+    """VISITOR_METADATA's default mapping, hand-written."""
+    return _metadata_payload(event, "userId", "visitorId")
 
 
 def _account_payload(event: dict[str, Any]) -> dict[str, Any]:
     """ACCOUNT_METADATA's default mapping, hand-written."""
-    out: dict[str, Any] = {}
-    value = event.get("groupId", UNDEFINED)
-    if value is not UNDEFINED and type(value) is not JsFunction:
-        out["accountId"] = value
-    value = event.get("traits", UNDEFINED)
-    if value is not UNDEFINED and type(value) is not JsFunction:
-        out["values"] = value
-    return out
+    return _metadata_payload(event, "groupId", "accountId")
 
 
 TRACK_EVENT = ActionSpec(
