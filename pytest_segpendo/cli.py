@@ -72,6 +72,18 @@ def _positive(text: str) -> int:
     return value
 
 
+def _slice(text: str) -> tuple[int, int]:
+    """``I/N``: slice I (0 to N-1) of N."""
+    index, sep, count = text.partition("/")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be I/N, e.g. 0/4 (got {text!r})") from None
+    if not sep or n < 1 or not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f"must be I/N with 0 <= I < N, e.g. 0/4 (got {text!r})")
+    return i, n
+
+
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
 
 
@@ -897,13 +909,10 @@ def _check_reproduce(args: argparse.Namespace, source: str, where: str, faults: 
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .conformance import RemoteError, RemotePendo, run_check
-    from .delivery import DeliveryError
+    from .conformance import RemoteError, RemotePendo
     from .fakes.pendo import FakePendo
-    from .html import TimelineRecorder
     from .profiles import PROFILES, ProfileError, UserMapping
-    from .progress import DeliveryProgress
-    from .traffic import generate
+    from .traffic import iter_events
 
     _required(args, "check", ("sut", "--sut"))
     if args.profile not in PROFILES:
@@ -931,33 +940,135 @@ def cmd_check(args: argparse.Namespace) -> int:
             "segpendo check: --memory-records is for the fake Pendo server check starts (--pendo-port): give it to "
             "segpendo serve"
         )
+    if args.slice is not None and args.slices is not None:
+        raise UsageError(
+            "segpendo check: give --slice I/N (one slice of the users) or --slices N (all of them), not both"
+        )
     if args.events:
         read = _source(args.events, "check")
-        batch_mode()
-        events = list(_counted(_read(read, "check"), args, None, "reading events"))
         source = f"--events {_quote(args.events)}"
     else:
         try:
             start = parse_start(args.start)
         except ValueError as exc:
             raise UsageError(f"segpendo check: {exc}") from None
-        events = generate(count, seed, scenario, mix=mix, locale=locale, start=start)
         kind = f"--mix {args.mix}" if mix else f"--scenario {scenario}"
         source = f"--seed {seed} --count {count} {kind}" + (f" --locale {locale}" if locale != defaults.LOCALE else "")
         if args.start:
             source += f" --start {_quote(args.start)}"
-    pendo: FakePendo | RemotePendo
+    parts = _slices(args)
+
+    def events_of(part: tuple[int, int] | None, first: bool) -> list[dict[str, Any]]:
+        """The events of one slice of the users (all of them for None), read or generated afresh: only one slice
+        is ever held in memory. Bad lines are counted in ``read`` on the first reading only."""
+        if args.events:
+            batch_mode()
+            reading = read if first and read is not None else _source(args.events, "check")
+            items: Iterable[dict[str, Any]] = _counted(_read(reading, "check"), args, None, "reading events")
+        else:
+            items = iter_events(count, seed, scenario, mix=mix, locale=locale, start=start)
+        if part is None:
+            return list(items)
+        from .scale.partition import in_slice
+
+        return [event for event in items if in_slice(event, *part)]
+
+    pendo: FakePendo | RemotePendo | None = None
+    where = f"--pendo {args.pendo}" if args.pendo else f"--pendo-port {args.pendo_port}"
     if args.pendo:
         try:
             pendo = RemotePendo(args.pendo)
             pendo.reset(keep_faults=True)  # this check's traffic only; serve's fault rules stay
         except RemoteError as exc:
             raise UsageError(f"segpendo check: {exc}") from None
-        where = f"--pendo {args.pendo}"
+    documents: list[dict[str, Any]] = []
+    docs: list[Any] = []
+    verdicts: list[bool] = []
+    try:
+        for n, part in enumerate(parts):
+            events = events_of(part, n == 0)
+            if pendo is None:  # started once the first slice is read: its size sizes the fake
+                pendo = _start_fake_pendo(args, "check", **_fake_scale(args, len(events) * len(parts)))
+            elif n:
+                pendo.reset(keep_faults=True)  # each slice is checked on its own, as on a machine of its own
+            if len(parts) > 1 or args.slice is not None:
+                assert part is not None
+                print(f"== users slice {part[0]} of {part[1]} (--slice {part[0]}/{part[1]}): {len(events):,} events")
+            slice_flag = f" --slice {part[0]}/{part[1]}" if part is not None else ""
+            reproduce = _check_reproduce(args, source + slice_flag, where, faults)
+            document, doc, conforms = _check_part(
+                args, events, pendo, options, mapping, faults, data, seed, reproduce, read if n == 0 else None
+            )
+            documents.append(document)
+            verdicts.append(conforms)
+            if doc is not None:
+                docs.append(doc)
+    finally:
+        if isinstance(pendo, FakePendo):
+            pendo.stop()
+    if len(documents) == 1:
+        final = documents[0]
     else:
-        pendo = _start_fake_pendo(args, "check", **_fake_scale(args, len(events)))
-        where = f"--pendo-port {args.pendo_port}"
-    reproduce = _check_reproduce(args, source, where, faults)
+        from .scale import merge_reports
+
+        final = merge_reports(documents)
+        final["bad_lines"] = documents[0].get("bad_lines", [])
+        final["delivery"] = [d.get("delivery") for d in documents]
+        from .verify.report import FAILING
+
+        differ = [f"{part[0]}/{part[1]}" for part, ok in zip(parts, verdicts) if part is not None and not ok]
+        print()
+        if differ:
+            counts = ", ".join(f"{v:,} {k}" for k, v in final["summary"].items() if v and k in FAILING)
+            which = ", ".join(differ)
+            print(f"segpendo check: {len(differ)} of {len(parts)} slices of the users differ ({which}): {counts}")
+        else:
+            print(f"segpendo check: conforms in all {len(parts)} slices of the users")
+    _write_report(args.report, final, "check")
+    if docs:
+        _write_html(args.html, docs if len(docs) > 1 else docs[0], "check")
+    return EXIT_OK if all(verdicts) else EXIT_PROBLEMS
+
+
+def _slices(args: argparse.Namespace) -> list[tuple[int, int] | None]:
+    """The slices of the users a check replays one after another: ``--slice I/N`` (one), ``--slices N``, or, for
+    ``--events`` over ``defaults.REPLAY_SLICE_BYTES`` once read, as many as keep each under it; else all at once."""
+    if args.slice is not None:
+        return [args.slice]
+    count = args.slices
+    if count is None and args.events:
+        size = _input_size([args.events])
+        if size is not None and size > defaults.REPLAY_SLICE_BYTES:
+            count = -(-size // defaults.REPLAY_SLICE_BYTES)
+            print(
+                f"segpendo check: {size / 2**20:,.0f} MiB of events: replayed in {count} slices of the users, one "
+                f"after another, each in memory on its own (--slices N to choose)"
+            )
+    if count is None or count <= 1:
+        return [None]
+    return [(i, count) for i in range(count)]
+
+
+def _check_part(
+    args: argparse.Namespace,
+    events: list[dict[str, Any]],
+    pendo: Any,
+    options: Any,
+    mapping: Any,
+    faults: Any,
+    data: Any,
+    seed: int,
+    reproduce: str,
+    read: EventSource | None,
+) -> tuple[dict[str, Any], Any, bool]:
+    """One check of ``events`` (all the traffic, or one slice of its users), printed; returns its JSON report,
+    its HTML run document (with ``--html``) and whether it conforms."""
+    from .conformance import RemoteError, run_check
+    from .delivery import DeliveryError
+    from .fakes.pendo import FakePendo
+    from .html import TimelineRecorder
+    from .progress import DeliveryProgress
+
     delivery = _delivery(args, data)
     recorder = TimelineRecorder(events) if args.html else None
     if recorder is not None:
@@ -973,7 +1084,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             profile=args.profile,
             settings=_settings(args.setting, "check"),
             mapping=mapping,
-            options=options,  # type: ignore[arg-type]
+            options=options,
             delivery_options=delivery,
             quiet=defaults.QUIET if args.quiet is None else args.quiet,
             settle_timeout=args.settle,
@@ -1000,8 +1111,6 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise UsageError(f"segpendo check: {exc}") from None
     finally:
         progress.close()
-        if isinstance(pendo, FakePendo):
-            pendo.stop()
     sent = result.delivery
     if sent is not None and sent.events and sent.acknowledged == 0 and all(f.status is None for f in sent.failures):
         reason = sent.failures[0].reason if sent.failures else "no answer"
@@ -1021,10 +1130,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     document["delivery"] = sent.as_json() if sent is not None else None
     document["stopped"] = result.stopped
     document["bad_lines"] = read.bad_lines_json() if read is not None else []
-    _write_report(args.report, document, "check")
-    if doc is not None:
-        _write_html(args.html, doc, "check")
-    return EXIT_OK if result.report.conforms else EXIT_PROBLEMS
+    return document, doc, result.report.conforms
 
 
 # -- demo -------------------------------------------------------------------------------------------------
@@ -1439,6 +1545,24 @@ def _flags() -> dict[str, tuple[tuple[str, ...], dict[str, Any]]]:
                 "(pip install 'pytest-segpendo[distributed]')",
             },
         ),
+        "slice": (
+            ("--slice",),
+            {
+                "type": _slice,
+                "metavar": "I/N",
+                "help": "replay only slice I (0 to N-1) of the users, split in N by userId, else anonymousId: one CI "
+                "machine's share of a replay (merge the JSON reports with pytest_segpendo.scale.merge_reports)",
+            },
+        ),
+        "slices": (
+            ("--slices",),
+            {
+                "type": _positive,
+                "metavar": "N",
+                "help": "replay the users in N slices, one after another, each checked on its own: one slice of "
+                "the events in memory at a time; one merged report",
+            },
+        ),
         "sharded_above": (
             ("--sharded-above",),
             {
@@ -1732,6 +1856,13 @@ def build_parser() -> argparse.ArgumentParser:
         "sharded_above",
         default=defaults.SHARDED_ABOVE_BYTES,
         default_text=_size_text(defaults.SHARDED_ABOVE_BYTES),
+    )
+    _add(large, "slice", default_text="all the users")
+    _add(
+        large,
+        "slices",
+        default_text=f"1, or for --events over {_size_text(defaults.REPLAY_SLICE_BYTES)} once read as many as keep "
+        "each slice under it",
     )
     ck.set_defaults(func=cmd_check)
 

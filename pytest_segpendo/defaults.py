@@ -44,6 +44,7 @@ __all__ = [
     "PROFILE",
     "QUIET",
     "REDELIVER",
+    "REPLAY_SLICE_BYTES",
     "RETRY_AFTER",
     "SCALED_EVENTS",
     "SCENARIO",
@@ -191,6 +192,9 @@ COMPRESS_ABOVE = 2**30
 (zlib, level 1: about 7x smaller, for about as much time as parsing costs)."""
 BATCH_LINES = 10_000
 """Lines per batch parsed by one task, when the calling process reads the input (gzip, stdin, Dask)."""
+REPLAY_SLICE_BYTES = 256 * 2**20
+"""Events (bytes once read) a replay check holds in memory at once: ``segpendo check --events`` over it replays
+the users in slices, one after another (parsed events take about 3.6x their JSON: about 0.9 GB a slice)."""
 SCALED_EVENTS = 20_000
 """Events from which ``segpendo demo`` runs each part in a process of its own (the relay; the fake Pendo server in
 one worker process per core) and ``segpendo check`` starts its fake Pendo server with a worker per core: below it,

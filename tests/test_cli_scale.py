@@ -406,3 +406,101 @@ def test_a_check_of_the_scaled_count_starts_its_fake_with_a_worker_per_core() ->
     assert _fake_scale(given, defaults.SCALED_EVENTS)["workers"] == default_workers()
     chosen = Namespace(workers=3, memory_records=50, spill_dir="/tmp/x")
     assert _fake_scale(chosen, 10) == {"workers": 3, "spill_dir": "/tmp/x", "memory_records": 50}
+
+
+# -- a replay check in slices of the users ---------------------------------------------------------------------------
+
+
+def sliced_check(tmp_path: Path, *extra: str, bugs: tuple[str, ...] = ()) -> tuple[int, dict[str, Any]]:
+    """``segpendo check`` (in this process) of EVENTS from a gzipped archive through the bundled relay (in a
+    thread); returns the exit code and its JSON report."""
+    from pytest_segpendo.relay import Relay
+
+    folder = archive(tmp_path / "export", EVENTS, bad=())
+    port = free_port()
+    report = tmp_path / "report.json"
+    with Relay(f"http://127.0.0.1:{port}", track_secret="t", integration_key="k", secret="s", bugs=bugs) as relay:
+        args = ["check", "--events", str(folder), "--sut", relay.url, "--pendo-port", str(port), "--secret", "s"]
+        args += ["--track-secret", "t", "--integration-key", "k", "--limit", "2", "--report", str(report), *extra]
+        code = main(args)
+    return code, json.loads(report.read_text())
+
+
+def test_slices_replay_every_user_once_with_one_slice_in_memory_at_a_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_segpendo.scale import in_slice
+
+    code, report = sliced_check(tmp_path, "--slices", "3")
+    out = capsys.readouterr().out
+    assert code == 0, out[-3000:]
+    sizes = [sum(in_slice(e, i, 3) for e in EVENTS) for i in range(3)]
+    assert all(sizes) and sum(sizes) == len(EVENTS), "each event in exactly one slice"
+    for i, size in enumerate(sizes):
+        assert f"== users slice {i} of 3 (--slice {i}/3): {size:,} events" in out
+    assert out.rstrip().endswith("segpendo check: conforms in all 3 slices of the users")
+    assert report["conforms"] and [p["part"] for p in report["parts"]] == [0, 1, 2]
+    assert [d["events"] for d in report["delivery"]] == sizes, "each slice delivered only its own users"
+    assert report["summary"]["missing"] == 0 and report["matched"] == report["expected"] > 0
+
+
+def test_a_broken_relay_is_caught_in_the_slices_and_one_slice_reruns_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_segpendo.scale import in_slice
+
+    code, report = sliced_check(tmp_path, "--slices", "2", bugs=("account-lost",))
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "segpendo check: 2 of 2 slices of the users differ (0/2, 1/2):" in out
+    assert "track accountId" in out and not report["conforms"]
+    reproduce = [line for line in out.splitlines() if line.startswith("reproduce: segpendo check")]
+    assert [f"--slice {i}/2 " in line for i, line in enumerate(reproduce)] == [True, True], "rerun one alone"
+    # --slice: one machine's share, as a CI matrix runs it
+    code, alone = sliced_check(tmp_path, "--slice", "1/2", bugs=("account-lost",))
+    out = capsys.readouterr().out
+    assert code == 1 and "== users slice 1 of 2 (--slice 1/2)" in out and "slice 0 of 2" not in out
+    assert alone["delivery"]["events"] == sum(in_slice(e, 1, 2) for e in EVENTS)
+    assert "--slice 1/2" in alone["reproduce"]
+
+
+def test_a_large_replay_is_sliced_by_itself(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over defaults.REPLAY_SLICE_BYTES of events (once read) a check replays in as many slices as keep each
+    under it, and says so first."""
+    size = len(lines(EVENTS))
+    monkeypatch.setattr(defaults, "REPLAY_SLICE_BYTES", size // 2)
+    code, report = sliced_check(tmp_path)
+    out = capsys.readouterr().out
+    assert code == 0, out[-3000:]
+    assert out.splitlines()[0].startswith("segpendo check: 1 MiB of events: replayed in 3 slices of the users")
+    assert len(report["parts"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--slice", "2/2"], "must be I/N with 0 <= I < N"),
+        (["--slice", "x"], "must be I/N, e.g. 0/4"),
+        (["--slice", "0/2", "--slices", "2"], "not both"),
+    ],
+)
+def test_bad_slices_are_usage_errors(extra: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["check", "--sut", "http://127.0.0.1:9", "--pendo-port", "0", "--secret", "s", *extra])
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_generated_traffic_slices_the_same_way(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pytest_segpendo.relay import Relay
+    from pytest_segpendo.scale import in_slice
+
+    port = free_port()
+    with Relay(f"http://127.0.0.1:{port}", track_secret="t", integration_key="k", secret="s") as relay:
+        args = ["check", "--sut", relay.url, "--pendo-port", str(port), "--secret", "s", "--track-secret", "t"]
+        args += ["--integration-key", "k", "--seed", "4", "--count", "300", "--slices", "2"]
+        args += ["--report", str(tmp_path / "r.json")]
+        assert main(args) == 0, capsys.readouterr().out[-3000:]
+    report = json.loads((tmp_path / "r.json").read_text())
+    events = generate(300, seed=4)
+    assert [d["events"] for d in report["delivery"]] == [sum(in_slice(e, i, 2) for e in events) for i in range(2)]

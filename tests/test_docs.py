@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import asyncio  # noqa: F401  (imported once, as below: Dask's event loop runs on it)
 import json
 import os
 import re
@@ -29,8 +30,16 @@ import pytest
 # pytester restores sys.modules after each test; a client library first imported inside one page's blocks
 # would then be half-forgotten (requests' CookieJar class no longer the one its session holds). Import the
 # libraries the pages use once, here, so every page sees the same modules.
+# The same for Dask (docs/scale.md runs a LocalCluster): a second copy of its modules made a later page's cluster
+# hang on close and broke werkzeug's lookup of its own version.
 import requests  # noqa: F401
 import segment.analytics  # noqa: F401
+import werkzeug.serving  # noqa: F401
+
+try:
+    import distributed  # noqa: F401  (the dev extra has it; docs/scale.md's Dask block needs it)
+except ImportError:  # pragma: no cover
+    pass
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md", *sorted((ROOT / "examples").glob("*/README.md"))]

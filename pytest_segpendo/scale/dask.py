@@ -13,6 +13,7 @@ they never read the caller's files.
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import Any
 
 from .runner import Handle, Task
@@ -20,6 +21,7 @@ from .runner import Handle, Task
 __all__ = ["DaskRunner"]
 
 SCATTER_ABOVE = 1 << 20  # payloads bigger than this go to a worker directly, not through the scheduler
+CLOSE_TIMEOUT = 10.0  # seconds to close the client, then the local cluster, this runner made
 
 
 def _call(fn: Task, context: Any, payload: Any) -> Any:
@@ -74,9 +76,15 @@ class DaskRunner:
         return _Future(self.client.submit(_call, fn, self._context, payload, pure=False))
 
     def close(self) -> None:
+        """Close the client and the local cluster this runner made (never one it was given), each within
+        ``CLOSE_TIMEOUT`` seconds: a cluster whose workers do not stop in time is left to Dask's own exit handlers
+        rather than holding the run's result back."""
         self._context = None
         for owned in self._own:
-            owned.close()
+            try:
+                owned.close(timeout=CLOSE_TIMEOUT)
+            except Exception as exc:  # a timeout, or a loop already gone: the report is made, say so and go on
+                warnings.warn(f"closing the Dask {type(owned).__name__} took too long: {exc!r}", stacklevel=2)
         self._own = []
 
 
