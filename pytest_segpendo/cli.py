@@ -1677,14 +1677,18 @@ def _settle_options(p: argparse.ArgumentParser) -> None:
     _add(group, "quiet", default=defaults.QUIET)
 
 
-def _sharded_options(p: argparse.ArgumentParser) -> None:
-    group = p.add_argument_group("large inputs: the sharded path (docs/scale.md)")
+def _add_sharded_above(group: Any) -> None:
     _add(
         group,
         "sharded_above",
         default=defaults.SHARDED_ABOVE_BYTES,
         default_text=_size_text(defaults.SHARDED_ABOVE_BYTES),
     )
+
+
+def _sharded_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("large inputs: the sharded path (docs/scale.md)")
+    _add_sharded_above(group)
     _add(group, "workers", default_text="every core")
     _add(group, "shards", default_text="from the input's size")
     _add(group, "scheduler", default_text="local processes")
@@ -1851,12 +1855,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add(large, "memory_records", default_text=str(defaults.MEMORY_RECORDS))
     _add(large, "spill_dir", default_text="the system's temporary folder")
-    _add(
-        large,
-        "sharded_above",
-        default=defaults.SHARDED_ABOVE_BYTES,
-        default_text=_size_text(defaults.SHARDED_ABOVE_BYTES),
-    )
+    _add_sharded_above(large)
     _add(large, "slice", default_text="all the users")
     _add(
         large,
