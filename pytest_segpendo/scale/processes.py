@@ -18,7 +18,6 @@ same, the traffic clock included.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ from typing import Any
 
 from .. import defaults
 from ..fakes.core.server import HandlerError
+from ..fakes.core.workers import child_environment, read_line
 from ..fakes.pendo import FakePendo
 from .runner import default_workers
 
@@ -79,13 +79,6 @@ class RelayProcess:
         self.stop()
 
 
-def _environment() -> dict[str, str]:
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])  # this package importable in the child, installed or not
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
-
-
 def start_relay(
     pendo_url: str,
     *,
@@ -114,12 +107,12 @@ def start_relay(
         [sys.executable, "-m", "pytest_segpendo.scale.relay"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        env=_environment(),
+        env=child_environment(),
     )
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(json.dumps(options).encode() + b"\n")
     process.stdin.flush()
-    first = _first_line(process, time.monotonic() + START_TIMEOUT)
+    first = read_line(process, time.monotonic() + START_TIMEOUT)
     answer = json.loads(first) if first.startswith(b"{") else {"failed": f"exit code {process.poll()}"}
     if "relay" not in answer:
         process.kill()
@@ -141,20 +134,6 @@ def start_relay(
     relay._reader = threading.Thread(target=read_errors, name="segpendo-relay-errors", daemon=True)
     relay._reader.start()
     return relay
-
-
-def _first_line(process: subprocess.Popen[bytes], deadline: float) -> bytes:
-    import selectors
-
-    assert process.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if selector.select(timeout=0.2):
-                return process.stdout.readline()
-            if process.poll() is not None:
-                return b""
-    return b""
 
 
 @dataclass

@@ -439,9 +439,7 @@ class WorkerPool:
             "fd": None if self.reuse_port else sock.fileno(),
             "log_requests": self.log_requests,
         }
-        env = dict(os.environ)
-        package_root = str(Path(__file__).resolve().parents[3])
-        env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env = child_environment()
         try:
             for index in range(self.workers):
                 process = subprocess.Popen(
@@ -458,7 +456,7 @@ class WorkerPool:
             deadline = time.monotonic() + START_TIMEOUT
             for process in self._processes:
                 assert process.stdout is not None
-                line = _readline(process, deadline)
+                line = read_line(process, deadline)
                 if not line.startswith(b"{"):
                     raise OSError(f"a worker process of the fake did not start (exit code {process.poll()})")
                 answer = json.loads(line)
@@ -530,8 +528,16 @@ class WorkerPool:
                 raise HandlerError(f"the fake server failed while handling a request:\n{json.loads(rows[0][1])}")
 
 
-def _readline(process: subprocess.Popen[bytes], deadline: float) -> bytes:
-    """One line of a worker's standard output, or b"" when it ends or the deadline passes."""
+def child_environment() -> dict[str, str]:
+    """This process's environment for a child Python process that imports this package, installed or not."""
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parents[3])
+    env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def read_line(process: subprocess.Popen[bytes], deadline: float) -> bytes:
+    """One line of a child process's standard output, or b"" when it ends or the deadline passes."""
     import selectors
 
     assert process.stdout is not None
