@@ -13,7 +13,7 @@ events unchanged).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "RECORD_KINDS",
     "account_record",
     "collapse_repeats",
+    "repeats_kept",
     "parent_account_record",
     "record_errors",
     "record_key",
@@ -99,18 +100,25 @@ def state_view(stream: Iterable[Record]) -> list[Record]:
     return out + tracks
 
 
-def collapse_repeats(stream: Iterable[Record]) -> list[Record]:
-    """Drop each metadata write identical to the previous write of the same record (track events are kept)."""
+def repeats_kept(stream: Sequence[Record]) -> list[int]:
+    """The indexes :func:`collapse_repeats` keeps: every record but a metadata write identical to the previous
+    write of the same record (for callers that carry something beside each record: positions, origins)."""
     last: dict[tuple[str, str], Record] = {}
-    out = []
-    for record in stream:
+    kept = []
+    for index, record in enumerate(stream):
         key = record_key(record)
         if key is not None:
             if last.get(key) == record:
                 continue
             last[key] = record
-        out.append(record)
-    return out
+        kept.append(index)
+    return kept
+
+
+def collapse_repeats(stream: Iterable[Record]) -> list[Record]:
+    """Drop each metadata write identical to the previous write of the same record (track events are kept)."""
+    records = stream if isinstance(stream, list) else list(stream)
+    return [records[i] for i in repeats_kept(records)]
 
 
 _FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {

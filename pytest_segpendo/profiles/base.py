@@ -19,7 +19,7 @@ from ..mapping import UNDEFINED, CompiledMapping, MappingError
 from ..mapping.js import JsFunction, js_truthy
 from ..mapping.kit import _LEAVES as LEAVES
 from ..mapping.kit import json_view
-from ..records import Record, collapse_repeats, state_view
+from ..records import Record, repeats_kept, state_view
 from .subscriptions import Subscription, SubscriptionError, parse_subscription
 
 __all__ = [
@@ -453,11 +453,8 @@ class Profile:
 
     @classmethod
     def collapse(cls, result: Expectation) -> None:
-        kept = collapse_repeats(result.stream)
+        kept = repeats_kept(result.stream)
         if len(kept) != len(result.stream):
-            ids = {id(r) for r in kept}
-            origins = [o for r, o in zip(result.stream, result.origins) if id(r) in ids]
-            writers = [w for r, w in zip(result.stream, result.writers) if id(r) in ids]
-            result.stream[:] = kept
-            result.origins[:] = origins
-            result.writers[:] = writers
+            lists: tuple[list[Any], ...] = (result.stream, result.origins, result.writers)
+            for items in lists:  # origins and writers: parallel to the stream, or empty
+                items[:] = [items[i] for i in kept if i < len(items)]

@@ -28,7 +28,7 @@ from zlib import crc32
 from ..archive import parse_line
 from ..jsonl import loads
 from ..profiles.agent import ANONYMOUS_PATTERN
-from ..records import ENTITY_KINDS, record_errors, record_key
+from ..records import ENTITY_KINDS, record_errors, repeats_kept
 from ..verify.engine import (
     DiffOptions,
     _fake_differences,
@@ -168,18 +168,8 @@ def _state_positions(stream: list[Record], positions: list[Any]) -> tuple[list[R
 def _collapse_positions(stream: list[Record], positions: list[Any]) -> tuple[list[Record], list[Any]]:
     """``collapse_repeats(stream)`` (a metadata write equal to the previous one of its record dropped), with
     the positions of what it keeps."""
-    last: dict[Any, Record] = {}
-    out: list[Record] = []
-    kept: list[Any] = []
-    for r, p in zip(stream, positions):
-        key = record_key(r)
-        if key is not None:
-            if last.get(key) == r:
-                continue
-            last[key] = r
-        out.append(r)
-        kept.append(p)
-    return out, kept
+    kept = repeats_kept(stream)
+    return [stream[i] for i in kept], [positions[i] for i in kept]
 
 
 def _copies(
